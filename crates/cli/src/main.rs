@@ -1,0 +1,38 @@
+//! `ldcache`: inspect how glibc resolves an ELF file's libraries.
+
+mod explain;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "ldcache",
+    version,
+    about = "Per-DSO shared-library resolution cache for Nix and glibc"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Predict, object by object, where the loader finds each needed library and what it costs.
+    Explain(explain::Args),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Explain(args) => explain::run(&args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("ldcache: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,88 @@
+//! Bad input to the command line: a clear one-line error, a non-zero exit, never a panic.
+
+use std::path::Path;
+use std::process::Command;
+
+fn explain(file: &Path) -> (bool, String) {
+    let output = Command::new(env!("CARGO_BIN_EXE_ldcache"))
+        .args(["explain", "--library-path", ""])
+        .arg(file)
+        .output()
+        .unwrap();
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+fn assert_clean_failure(file: &Path, expected: &str) {
+    let (ok, stderr) = explain(file);
+    assert!(!ok, "{} was accepted", file.display());
+    assert!(
+        !stderr.contains("panicked"),
+        "panic on {}: {stderr}",
+        file.display()
+    );
+    assert!(stderr.starts_with("ldcache: "), "{stderr}");
+    assert!(
+        stderr.contains(expected),
+        "expected {expected:?} in {stderr:?}"
+    );
+}
+
+#[test]
+fn empty_missing_and_non_elf_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let empty = dir.path().join("empty");
+    std::fs::write(&empty, b"").unwrap();
+    assert_clean_failure(&empty, "not an ELF file");
+    let script = dir.path().join("script");
+    std::fs::write(&script, b"#!/bin/sh\n").unwrap();
+    assert_clean_failure(&script, "not an ELF file");
+    assert_clean_failure(&dir.path().join("missing"), "No such file or directory");
+    assert_clean_failure(Path::new("/"), "Is a directory");
+}
+
+#[test]
+fn statically_linked_program() {
+    let dir = tempfile::tempdir().unwrap();
+    let source = dir.path().join("s.c");
+    std::fs::write(&source, "int main(void) { return 0; }\n").unwrap();
+    let program = dir.path().join("s");
+    let status = Command::new("gcc")
+        .arg("-static")
+        .arg("-o")
+        .arg(&program)
+        .arg(&source)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    assert_clean_failure(&program, "not dynamically linked");
+}
+
+#[test]
+fn truncated_and_corrupted_programs() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = std::fs::read("/bin/true").unwrap();
+    let cut = dir.path().join("cut");
+    // Every length through the headers, then a spread through the rest (the reader itself is
+    // tested on every length in-process).
+    let lengths = (0..200).chain((200..data.len()).step_by(997));
+    for len in lengths {
+        std::fs::write(&cut, &data[..len]).unwrap();
+        let (ok, stderr) = explain(&cut);
+        assert!(
+            !stderr.contains("panicked"),
+            "panic at length {len}: {stderr}"
+        );
+        assert!(
+            ok || stderr.starts_with("ldcache: "),
+            "length {len}: {stderr}"
+        );
+    }
+    // Program headers pointing past the end of the file.
+    let mut bad = data.clone();
+    bad[32..40].copy_from_slice(&u64::MAX.to_le_bytes());
+    std::fs::write(&cut, &bad).unwrap();
+    assert_clean_failure(&cut, "program header");
+}
