@@ -2,8 +2,21 @@
 
 use std::path::{Path, PathBuf};
 
-use ldcache_search::{default_interpreter, simulate, Environment, LoaderProfile, Report, Via};
+use ldcache_search::{simulate, CacheMode, Environment, LoaderProfile, Report, Via};
 use serde::Serialize;
+
+use crate::common::{interpreter_of, read_elf, Profiles, StoreArgs};
+
+/// Which resolution caches the modelled loader consults.
+#[derive(clap::ValueEnum, Clone, Copy, PartialEq, Eq)]
+pub enum CacheArg {
+    /// A stock glibc: notes are ignored.
+    Off,
+    /// The patched glibc with the notes the files carry.
+    Notes,
+    /// The patched glibc with the notes `ldcache embed` would write.
+    Computed,
+}
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -19,6 +32,11 @@ pub struct Args {
     /// The loader to model (default: the file's PT_INTERP, or the system's for its machine).
     #[arg(long, value_name = "LD_SO")]
     loader: Option<PathBuf>,
+    /// Which resolution caches the loader consults.
+    #[arg(long, value_enum, default_value = "notes")]
+    cache: CacheArg,
+    #[command(flatten)]
+    store: StoreArgs,
     /// Also list every file tried.
     #[arg(long, short)]
     verbose: bool,
@@ -34,15 +52,20 @@ struct Output<'a> {
     report: &'a Report,
 }
 
+/// The model's settings for a cache mode.
+pub fn cache_mode(cache: CacheArg, store: &StoreArgs) -> CacheMode {
+    match cache {
+        CacheArg::Off => CacheMode::Off,
+        CacheArg::Notes => CacheMode::Present,
+        CacheArg::Computed => CacheMode::Computed(store.rules()),
+    }
+}
+
 pub fn run(args: &Args) -> Result<(), String> {
-    let data = std::fs::read(&args.file).map_err(|e| format!("{}: {e}", args.file.display()))?;
-    let info = ldcache_elf::parse(&data).map_err(|e| format!("{}: {e}", args.file.display()))?;
-    let interpreter = match (&args.loader, &info.interpreter) {
-        (Some(loader), _) => loader.clone(),
-        (None, Some(interp)) => PathBuf::from(interp),
-        (None, None) => PathBuf::from(default_interpreter(info.header.machine, info.header.class)),
-    };
-    let profile = LoaderProfile::for_interpreter(&interpreter, info.header.class);
+    let info = read_elf(&args.file)?;
+    let interpreter = interpreter_of(&info, args.loader.as_deref());
+    let mut profiles = Profiles::default();
+    let profile = profiles.get(&interpreter, &info);
     let env = Environment {
         library_path: args
             .library_path
@@ -50,12 +73,13 @@ pub fn run(args: &Args) -> Result<(), String> {
             .or_else(|| std::env::var("LD_LIBRARY_PATH").ok()),
         secure: args.secure,
         cwd: std::env::current_dir().map_err(|e| format!("current directory: {e}"))?,
+        cache: cache_mode(args.cache, &args.store),
     };
-    let report = simulate(&args.file, &profile, &env).map_err(|e| e.to_string())?;
+    let report = simulate(&args.file, profile, &env).map_err(|e| e.to_string())?;
     if args.json {
         let output = Output {
             file: &args.file,
-            loader: &profile,
+            loader: profile,
             report: &report,
         };
         println!(
@@ -63,7 +87,7 @@ pub fn run(args: &Args) -> Result<(), String> {
             serde_json::to_string_pretty(&output).expect("report serialises")
         );
     } else {
-        print_text(&report, &profile, args.verbose);
+        print_text(&report, profile, args.verbose);
     }
     Ok(())
 }
@@ -77,6 +101,7 @@ fn via_name(via: Option<Via>) -> &'static str {
         Some(Via::Default) => "default",
         Some(Via::AlreadyLoaded) => "already_loaded",
         Some(Via::Path) => "path",
+        Some(Via::Note) => "note",
         None => "not found",
     }
 }
@@ -89,7 +114,10 @@ fn print_text(report: &Report, profile: &LoaderProfile, verbose: bool) {
         );
     }
     for object in &report.objects {
-        println!("{}", object.path);
+        match &object.note {
+            Some(note) => println!("{} (cache note: {note})", object.path),
+            None => println!("{}", object.path),
+        }
         for lookup in &object.needed {
             let target = lookup.resolved.as_deref().unwrap_or("-");
             let cost = match lookup.failed_lookups {

@@ -1,6 +1,9 @@
 //! `ldcache`: inspect how glibc resolves an ELF file's libraries.
 
+mod audit;
+mod common;
 mod explain;
+mod show;
 
 use std::process::ExitCode;
 
@@ -21,12 +24,18 @@ struct Cli {
 enum Command {
     /// Predict, object by object, where the loader finds each needed library and what it costs.
     Explain(explain::Args),
+    /// Show the resolution-cache note of a file and whether it is current.
+    Show(show::Args),
+    /// Predict the failing lookups of every program and library in a tree, without and with notes.
+    Audit(audit::Args),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Explain(args) => explain::run(&args),
+        Command::Show(args) => show::run(&args),
+        Command::Audit(args) => audit::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

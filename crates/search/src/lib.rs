@@ -17,7 +17,7 @@ mod profile;
 pub use candidate::Opened;
 pub use ldsocache::{CacheError, LdSoCache};
 pub use paths::{decompose, expand, Tokens};
-pub use process::{simulate, Attempt, Environment, LoadedObject, Lookup, Report, Via};
+pub use process::{simulate, Attempt, CacheMode, Environment, LoadedObject, Lookup, Report, Via};
 pub use profile::{default_interpreter, LoaderProfile};
 
 use std::fmt;

@@ -8,6 +8,8 @@ use std::path::{Path, PathBuf};
 use ldcache_elf::{ElfInfo, Linkage, DF_1_NODEFLIB};
 use serde::Serialize;
 
+use ldcache_note::{Cache, Place, Present, Rules, SearchTag};
+
 use crate::candidate::{self, Expected, Opened, EACCES, ENOENT};
 use crate::ldsocache::{self, LdSoCache};
 use crate::paths::{self, Tokens};
@@ -23,6 +25,20 @@ pub struct Environment {
     pub secure: bool,
     /// The working directory, against which relative search directories are opened.
     pub cwd: PathBuf,
+    /// Which resolution caches the loader consults.
+    pub cache: CacheMode,
+}
+
+/// The loader's use of resolution-cache notes.
+#[derive(Debug, Clone, Default)]
+pub enum CacheMode {
+    /// A stock loader: notes are ignored.
+    Off,
+    /// The patched loader with the notes the files carry.
+    #[default]
+    Present,
+    /// The patched loader with the notes `ldcache` would write under these rules.
+    Computed(Rules),
 }
 
 /// Which step of the search found a library.
@@ -41,6 +57,8 @@ pub enum Via {
     AlreadyLoaded,
     /// The name contains `/` and is opened as written.
     Path,
+    /// The requesting object's resolution-cache note.
+    Note,
 }
 
 /// One file the loader tries.
@@ -75,9 +93,14 @@ pub struct Lookup {
 pub struct LoadedObject {
     /// The name the loader opened it by (`l_name`); for the main program, the path given.
     pub path: String,
+    /// What the loader makes of the object's resolution cache (absent when it has none).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
     pub needed: Vec<Lookup>,
     #[serde(skip)]
     pub info: ElfInfo,
+    #[serde(skip)]
+    cache: Option<(Cache, SearchTag)>,
     #[serde(skip)]
     loader: Option<usize>,
     #[serde(skip)]
@@ -290,10 +313,13 @@ impl<'a> Process<'a> {
             use std::os::unix::fs::MetadataExt;
             std::fs::metadata(&path).ok().map(|m| (m.dev(), m.ino()))
         });
+        let (cache, note) = self.cache_of(&info);
         self.objects.push(LoadedObject {
             path,
+            note,
             needed: Vec::new(),
             info,
+            cache,
             loader,
             names,
             id,
@@ -302,6 +328,27 @@ impl<'a> Process<'a> {
             runpath,
         });
         self.objects.len() - 1
+    }
+
+    /// The cache the loader would use for an object, and a word on it for the report.
+    fn cache_of(&self, info: &ElfInfo) -> (Option<(Cache, SearchTag)>, Option<String>) {
+        match &self.env.cache {
+            CacheMode::Off => (None, None),
+            CacheMode::Present => match Present::read(info) {
+                None => (None, None),
+                Some(present) => match present.usable(info) {
+                    Ok(cache) => (Some((cache.clone(), present.tag())), Some("used".into())),
+                    Err(reason) => (None, Some(format!("ignored: {reason}"))),
+                },
+            },
+            CacheMode::Computed(rules) => match ldcache_note::compute(info, rules) {
+                Some(computed) => (
+                    Some((computed.cache, computed.fingerprint.tag)),
+                    Some("computed".into()),
+                ),
+                None => (None, None),
+            },
+        }
     }
 
     /// The loader is in the namespace from the start, under its `PT_INTERP` name and soname.
@@ -317,8 +364,10 @@ impl<'a> Process<'a> {
         if let Some(info) = info {
             self.rtld = Some(LoadedObject {
                 path: path.clone(),
+                note: None,
                 needed: Vec::new(),
                 info,
+                cache: None,
                 loader: None,
                 names: vec![path],
                 id,
@@ -462,6 +511,14 @@ impl<'a> Process<'a> {
             let mut did_main = false;
             let mut chain = Some(requester);
             while let Some(i) = chain {
+                // The requester's own DT_RPATH step may be served from its cache first.
+                if i == requester {
+                    if let Some(hit) =
+                        self.search_cache(name, requester, SearchTag::Rpath, lookup)?
+                    {
+                        return Ok(Some(hit));
+                    }
+                }
                 if let Some(dirs) = self.objects[i].rpath.clone() {
                     if let Some(hit) = self.open_path(name, &dirs, Via::Rpath, lookup)? {
                         return Ok(Some(hit));
@@ -484,6 +541,9 @@ impl<'a> Process<'a> {
                 return Ok(Some(hit));
             }
         }
+        if let Some(hit) = self.search_cache(name, requester, SearchTag::Runpath, lookup)? {
+            return Ok(Some(hit));
+        }
         if let Some(dirs) = self.objects[requester].runpath.clone() {
             if let Some(hit) = self.open_path(name, &dirs, Via::Runpath, lookup)? {
                 return Ok(Some(hit));
@@ -500,6 +560,42 @@ impl<'a> Process<'a> {
             let dirs = self.system_dirs.clone();
             if let Some(hit) = self.open_path(name, &dirs, Via::Default, lookup)? {
                 return Ok(Some(hit));
+            }
+        }
+        Ok(None)
+    }
+
+    /// The places the requester's cache records for `name`, when its cache replaces the `step`:
+    /// `=file` opened and verified like any candidate, `?dir` searched like a search-path directory.
+    fn search_cache(
+        &mut self,
+        name: &str,
+        requester: usize,
+        step: SearchTag,
+        lookup: &mut Lookup,
+    ) -> Result<Option<Hit>, String> {
+        let places = match &self.objects[requester].cache {
+            Some((cache, tag)) if *tag == step => match cache.lookup(name) {
+                Some(places) => places.to_vec(),
+                None => return Ok(None),
+            },
+            _ => return Ok(None),
+        };
+        let origin = self.objects[requester].origin.clone();
+        for place in places {
+            match place {
+                Place::File(path) => {
+                    if let Some(id) = self.try_file(&path, Via::Note, lookup)? {
+                        let via = Via::Note;
+                        return Ok(Some(Hit { path, via, id }));
+                    }
+                }
+                Place::Search(dir) => {
+                    let dirs = self.decompose(&dir, &[':'], origin.as_deref(), requester == 0);
+                    if let Some(hit) = self.open_path(name, &dirs, Via::Note, lookup)? {
+                        return Ok(Some(hit));
+                    }
+                }
             }
         }
         Ok(None)

@@ -392,9 +392,20 @@ impl Fixture {
 
     /// Compiles a program that calls every library in `needs`.
     pub fn program(&self, name: &str, needs: &[(&str, &str)], link: &[String]) -> PathBuf {
+        self.program_with(name, needs, link, "")
+    }
+
+    /// Like [`Fixture::program`] with extra C source (e.g. notes written in assembly).
+    pub fn program_with(
+        &self,
+        name: &str,
+        needs: &[(&str, &str)],
+        link: &[String],
+        extra: &str,
+    ) -> PathBuf {
         let source = self.path(&format!("{name}.c"));
         std::fs::create_dir_all(source.parent().unwrap()).unwrap();
-        std::fs::write(&source, c_source(name, needs, true)).unwrap();
+        std::fs::write(&source, c_source(name, needs, true) + extra).unwrap();
         let output = self.path(name);
         let mut command = Command::new("gcc");
         command
@@ -451,4 +462,25 @@ pub fn search_path(dirs: &[String], runpath: bool) -> Vec<String> {
         },
         format!("-Wl,-rpath,{}", dirs.join(":")),
     ]
+}
+
+/// C source placing ELF notes of owner `NixOS` (type, descriptor) in an allocated note section, so the
+/// linker covers them with a PT_NOTE.
+pub fn nixos_notes_source(notes: &[(u32, &[u8])]) -> String {
+    // Assembly inside a C string literal: `\n` and `\"` are C escapes.
+    let mut asm = String::from(r#".section .note.nixos.ldcache,\"a\",@note\n"#);
+    for (n_type, desc) in notes {
+        asm.push_str(&format!(
+            r".balign 4\n.long 6\n.long {}\n.long {n_type:#x}\n",
+            desc.len()
+        ));
+        asm.push_str(r".byte 78,105,120,79,83,0\n.balign 4\n");
+        if !desc.is_empty() {
+            let bytes: Vec<String> = desc.iter().map(u8::to_string).collect();
+            asm.push_str(&format!(r".byte {}\n", bytes.join(",")));
+        }
+        asm.push_str(r".balign 4\n");
+    }
+    asm.push_str(r".previous\n");
+    format!("__asm__(\"{asm}\");\n")
 }

@@ -1,0 +1,190 @@
+//! `ldcache audit`: how bad is the stat storm of a whole tree, and what notes change.
+//!
+//! For every dynamically linked executable and library under the given directories, the predicted
+//! failing lookups of loading it (its whole dependency closure) three ways: with a stock loader, with
+//! the patched loader and the notes the files carry, and with the notes `ldcache embed` would write.
+
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use ldcache_elf::{ElfInfo, Linkage};
+use ldcache_search::{simulate, CacheMode, Environment, LoaderProfile};
+use rayon::prelude::*;
+use serde::Serialize;
+
+use crate::common::{interpreter_of, read_elf, Profiles, StoreArgs};
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Print JSON instead of text.
+    #[arg(long)]
+    json: bool,
+    /// How many files the text report lists.
+    #[arg(long, default_value_t = 20)]
+    limit: usize,
+    #[command(flatten)]
+    store: StoreArgs,
+    /// Directories (or files) to audit.
+    #[arg(required = true)]
+    paths: Vec<PathBuf>,
+}
+
+/// Failing lookups at start-up under the three loaders.
+#[derive(Serialize, Default, Clone, Copy)]
+struct Counts {
+    stock: u64,
+    with_notes: u64,
+    with_ldcache: u64,
+}
+
+#[derive(Serialize)]
+struct FileReport {
+    path: PathBuf,
+    #[serde(flatten)]
+    counts: Counts,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+}
+
+#[derive(Serialize)]
+struct AuditReport {
+    files: Vec<FileReport>,
+    total: Counts,
+}
+
+pub fn run(args: &Args) -> Result<(), String> {
+    let files = dynamic_elf_files(&args.paths)?;
+    let mut profiles = Profiles::default();
+    let profiled: Vec<(PathBuf, ElfInfo, LoaderProfile)> = files
+        .into_iter()
+        .map(|(path, info)| {
+            let profile = profiles.get(&interpreter_of(&info, None), &info).clone();
+            (path, info, profile)
+        })
+        .collect();
+    let cwd = std::env::current_dir().map_err(|e| format!("current directory: {e}"))?;
+    let rules = args.store.rules();
+    let mut reports: Vec<FileReport> = profiled
+        .par_iter()
+        .map(|(path, _, profile)| {
+            let run = |cache: CacheMode| {
+                let env = Environment {
+                    library_path: None,
+                    secure: false,
+                    cwd: cwd.clone(),
+                    cache,
+                };
+                simulate(path, profile, &env).map(|report| u64::from(report.failed_lookups))
+            };
+            let counts = run(CacheMode::Off).and_then(|stock| {
+                Ok(Counts {
+                    stock,
+                    with_notes: run(CacheMode::Present)?,
+                    with_ldcache: run(CacheMode::Computed(rules.clone()))?,
+                })
+            });
+            match counts {
+                Ok(counts) => FileReport {
+                    path: path.clone(),
+                    counts,
+                    error: None,
+                },
+                Err(error) => FileReport {
+                    path: path.clone(),
+                    counts: Counts::default(),
+                    error: Some(error.to_string()),
+                },
+            }
+        })
+        .collect();
+    // Worst first; ties in path order, so the report is the same on every run.
+    reports.sort_by(|a, b| {
+        b.counts
+            .stock
+            .cmp(&a.counts.stock)
+            .then(a.path.cmp(&b.path))
+    });
+    let total = reports.iter().fold(Counts::default(), |t, r| Counts {
+        stock: t.stock + r.counts.stock,
+        with_notes: t.with_notes + r.counts.with_notes,
+        with_ldcache: t.with_ldcache + r.counts.with_ldcache,
+    });
+    let report = AuditReport {
+        files: reports,
+        total,
+    };
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report).expect("serialises")
+        );
+    } else {
+        print_text(&report, args.limit);
+    }
+    Ok(())
+}
+
+/// Every regular file under `paths` (symlinks not followed) that is a dynamically linked ELF file,
+/// each path once, in path order.
+fn dynamic_elf_files(paths: &[PathBuf]) -> Result<Vec<(PathBuf, ElfInfo)>, String> {
+    let mut found = BTreeMap::new();
+    for root in paths {
+        for entry in walkdir::WalkDir::new(root) {
+            let entry = entry.map_err(|e| e.to_string())?;
+            if entry.file_type().is_file() && has_elf_magic(entry.path()) {
+                // Files the reader rejects are not programs the loader could start either.
+                if let Ok(info) = read_elf(entry.path()) {
+                    if info.linkage == Linkage::Dynamic {
+                        found.insert(entry.path().to_path_buf(), info);
+                    }
+                }
+            }
+        }
+    }
+    Ok(found.into_iter().collect())
+}
+
+fn has_elf_magic(path: &Path) -> bool {
+    let mut magic = [0; 4];
+    std::fs::File::open(path)
+        .and_then(|mut f| f.read_exact(&mut magic))
+        .is_ok()
+        && magic == *b"\x7fELF"
+}
+
+fn print_text(report: &AuditReport, limit: usize) {
+    println!(
+        "{:>8} {:>10} {:>12}  file",
+        "stock", "with notes", "with ldcache"
+    );
+    for file in report.files.iter().take(limit) {
+        match &file.error {
+            Some(error) => println!(
+                "{:>8} {:>10} {:>12}  {} ({error})",
+                "-",
+                "-",
+                "-",
+                file.path.display()
+            ),
+            None => println!(
+                "{:>8} {:>10} {:>12}  {}",
+                file.counts.stock,
+                file.counts.with_notes,
+                file.counts.with_ldcache,
+                file.path.display()
+            ),
+        }
+    }
+    if report.files.len() > limit {
+        println!("... {} more files", report.files.len() - limit);
+    }
+    let t = report.total;
+    println!(
+        "{:>8} {:>10} {:>12}  total failing lookups over {} files",
+        t.stock,
+        t.with_notes,
+        t.with_ldcache,
+        report.files.len()
+    );
+}
