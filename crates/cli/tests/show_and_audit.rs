@@ -284,3 +284,22 @@ fn audit_agrees_with_explain_and_ranks_the_worst_first() {
     let sum: u64 = stock.iter().sum();
     assert_eq!(total["stock"], sum);
 }
+
+#[test]
+fn audit_output_is_the_same_whatever_the_thread_count() {
+    let layout = Layout::new();
+    layout.program("plain", "");
+    layout.program("noted", &layout.notes(&layout.runpath));
+    let store = format!("--store-dir={}", layout.store_dir());
+    let run = |threads: &str| {
+        let output = Command::new(oracle::ldcache())
+            .args(["audit", "--json", &store])
+            .arg(layout.fixture.root.path())
+            .env("RAYON_NUM_THREADS", threads)
+            .output()
+            .unwrap();
+        assert!(output.status.success());
+        output.stdout
+    };
+    assert_eq!(run("1"), run("4"));
+}

@@ -10,7 +10,8 @@
 //! - every other entry (empty, relative, containing `$`, absolute outside the store, or not in normal
 //!   form) may change after the build: `?entry` as written, and the walk goes on.
 //!
-//! A list of hints only is still recorded (it prunes the store directories); an empty one is not.
+//! A list of hints only is still recorded when it prunes store directories; an empty one is not, nor
+//! one that names every entry of the search path (it would only make a miss search them twice).
 
 use std::fs::File;
 use std::io::Read;
@@ -129,6 +130,13 @@ fn places_for(soname: &str, search_path: &str, header: &Header, rules: &Rules) -
             places.push(Place::File(file));
             break;
         }
+    }
+    let mut entries: Vec<&str> = search_path.split(':').collect();
+    entries.sort_unstable();
+    entries.dedup();
+    let prunes = places.len() < entries.len() || places.iter().any(|p| matches!(p, Place::File(_)));
+    if !prunes {
+        places.clear();
     }
     places
 }

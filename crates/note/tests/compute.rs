@@ -171,6 +171,15 @@ fn rpath_when_there_is_no_runpath_and_nothing_without_a_search_path() {
     assert!(compute(&object(&["libx.so"], None, None), &rules).is_none());
     // Only store directories that lack it: nothing to record.
     assert!(compute(&object(&["liby.so"], Some(&rpath), None), &rules).is_none());
+    // Hints for every entry of the search path prune nothing: nothing to record either.
+    let outside = "/usr/lib/x:$ORIGIN:/usr/lib/x";
+    assert!(compute(&object(&["libx.so"], Some(outside), None), &rules).is_none());
+    // But hints that end at a store directory with glibc-hwcaps prune what follows it.
+    let hw = root.path().join("store/b-hw/lib");
+    elf_file(&hw.join("glibc-hwcaps/x86-64-v3/libhw.so"), Class::Elf64);
+    let search = format!("/usr/lib/x:{}:{rpath}", hw.display());
+    let computed = compute(&object(&["libhw.so"], Some(&search), None), &rules).unwrap();
+    assert_eq!(computed.cache.entries[0].places.len(), 2);
 }
 
 #[test]
