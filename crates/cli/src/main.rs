@@ -2,8 +2,10 @@
 
 mod audit;
 mod common;
+mod embed;
 mod explain;
 mod show;
+mod walk;
 
 use std::process::ExitCode;
 
@@ -22,6 +24,10 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Write the resolution-cache note into every ELF file under the paths.
+    Embed(embed::EmbedArgs),
+    /// Remove resolution-cache notes from every ELF file under the paths.
+    Strip(embed::StripArgs),
     /// Predict, object by object, where the loader finds each needed library and what it costs.
     Explain(explain::Args),
     /// Show the resolution-cache note of a file and whether it is current.
@@ -33,6 +39,8 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Embed(args) => embed::run_embed(&args),
+        Command::Strip(args) => embed::run_strip(&args),
         Command::Explain(args) => explain::run(&args),
         Command::Show(args) => show::run(&args),
         Command::Audit(args) => audit::run(&args),

@@ -17,9 +17,9 @@ use std::fs::File;
 use std::io::Read;
 use std::path::Path;
 
-use ldcache_elf::{ElfInfo, Header};
+use ldcache_elf::{ElfInfo, Endian, Header, NT_NIXOS_LDCACHE};
 
-use crate::{Cache, Entry, Fingerprint, Place, SearchTag};
+use crate::{Cache, Entry, Fingerprint, Place, SearchTag, NT_NIXOS_LDCACHE_FINGERPRINT};
 
 /// What may be taken as immutable.
 #[derive(Debug, Clone)]
@@ -59,6 +59,33 @@ impl Rules {
 pub struct Computed {
     pub cache: Cache,
     pub fingerprint: Fingerprint,
+}
+
+impl Computed {
+    /// The contents of the `.note.nixos.ldcache` section: the cache note, then the fingerprint note,
+    /// both with owner `NixOS`, 4-byte aligned, in the object's byte order.
+    pub fn section(&self, endian: Endian) -> Vec<u8> {
+        let mut out = Vec::new();
+        let notes = [
+            (NT_NIXOS_LDCACHE, self.cache.encode()),
+            (
+                NT_NIXOS_LDCACHE_FINGERPRINT,
+                self.fingerprint.encode(endian),
+            ),
+        ];
+        for (n_type, desc) in notes {
+            for value in [6, desc.len() as u32, n_type] {
+                out.extend_from_slice(&match endian {
+                    Endian::Little => value.to_le_bytes(),
+                    Endian::Big => value.to_be_bytes(),
+                });
+            }
+            out.extend_from_slice(b"NixOS\0\0\0");
+            out.extend_from_slice(&desc);
+            out.resize(out.len().div_ceil(4) * 4, 0);
+        }
+        out
+    }
 }
 
 /// Computes the cache of `info`; `None` when there is nothing to record (no search path, or no

@@ -1,0 +1,302 @@
+//! `ldcache embed` and `ldcache strip`: write (or remove) the resolution-cache notes of every ELF
+//! file in a tree, in parallel, each file at most once and only when something changes.
+
+use std::collections::BTreeMap;
+use std::fs::{File, OpenOptions};
+use std::io::{self, Read};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use ldcache_elf::{ElfInfo, Linkage};
+use ldcache_inject::{rewrite, Edit};
+use ldcache_note::Rules;
+use rayon::prelude::*;
+use serde::Serialize;
+
+use crate::common::StoreArgs;
+use crate::walk::regular_files;
+
+#[derive(clap::Args)]
+pub struct EmbedArgs {
+    /// Print the summary as JSON.
+    #[arg(long)]
+    json: bool,
+    /// Worker threads (default: one per CPU).
+    #[arg(long, short)]
+    jobs: Option<usize>,
+    /// Exit non-zero when a file had to be refused.
+    #[arg(long)]
+    strict: bool,
+    #[command(flatten)]
+    store: StoreArgs,
+    /// Files and directories to process.
+    #[arg(required = true)]
+    paths: Vec<PathBuf>,
+}
+
+#[derive(clap::Args)]
+pub struct StripArgs {
+    /// Print the summary as JSON.
+    #[arg(long)]
+    json: bool,
+    /// Worker threads (default: one per CPU).
+    #[arg(long, short)]
+    jobs: Option<usize>,
+    /// Files and directories to process.
+    #[arg(required = true)]
+    paths: Vec<PathBuf>,
+}
+
+/// What happened to one file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// The note was written (or replaced).
+    Cached,
+    /// A note was removed (`strip`, or `embed` on a file with nothing left to cache).
+    Removed,
+    /// The file already was as it should be: not written.
+    Unchanged,
+    Skipped(&'static str),
+    Refused(String),
+}
+
+#[derive(Serialize, Default)]
+struct Summary {
+    files: usize,
+    cached: usize,
+    removed: usize,
+    unchanged: usize,
+    skipped: usize,
+    skipped_reasons: BTreeMap<&'static str, usize>,
+    refused: Vec<Refused>,
+    errors: Vec<Refused>,
+    seconds: f64,
+}
+
+#[derive(Serialize)]
+struct Refused {
+    path: PathBuf,
+    reason: String,
+}
+
+pub fn run_embed(args: &EmbedArgs) -> Result<(), String> {
+    let rules = args.store.rules();
+    let summary = process(&args.paths, args.jobs, |path| embed_file(path, &rules))?;
+    report(&summary, args.json, "cached");
+    finish(&summary, args.strict)
+}
+
+pub fn run_strip(args: &StripArgs) -> Result<(), String> {
+    let summary = process(&args.paths, args.jobs, strip_file)?;
+    report(&summary, args.json, "removed");
+    finish(&summary, false)
+}
+
+fn finish(summary: &Summary, strict: bool) -> Result<(), String> {
+    if !summary.errors.is_empty() {
+        return Err(format!(
+            "{} files could not be read or written",
+            summary.errors.len()
+        ));
+    }
+    if strict && !summary.refused.is_empty() {
+        return Err(format!("{} files refused", summary.refused.len()));
+    }
+    Ok(())
+}
+
+fn process(
+    paths: &[PathBuf],
+    jobs: Option<usize>,
+    each: impl Fn(&Path) -> io::Result<Outcome> + Sync,
+) -> Result<Summary, String> {
+    let start = Instant::now();
+    let files = regular_files(paths)?;
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(jobs.unwrap_or(0))
+        .build()
+        .map_err(|e| e.to_string())?;
+    let outcomes: Vec<(PathBuf, io::Result<Outcome>)> = pool.install(|| {
+        files
+            .par_iter()
+            .map(|path| (path.clone(), each(path)))
+            .collect()
+    });
+    let mut summary = Summary {
+        files: files.len(),
+        ..Summary::default()
+    };
+    for (path, outcome) in outcomes {
+        match outcome {
+            Ok(Outcome::Cached) => summary.cached += 1,
+            Ok(Outcome::Removed) => summary.removed += 1,
+            Ok(Outcome::Unchanged) => summary.unchanged += 1,
+            Ok(Outcome::Skipped(reason)) => {
+                summary.skipped += 1;
+                *summary.skipped_reasons.entry(reason).or_default() += 1;
+            }
+            Ok(Outcome::Refused(reason)) => summary.refused.push(Refused { path, reason }),
+            Err(error) => summary.errors.push(Refused {
+                path,
+                reason: error.to_string(),
+            }),
+        }
+    }
+    summary.seconds = (start.elapsed().as_secs_f64() * 1000.0).round() / 1000.0;
+    Ok(summary)
+}
+
+fn report(summary: &Summary, json: bool, done: &str) {
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(summary).expect("serialises")
+        );
+        return;
+    }
+    for refused in &summary.refused {
+        eprintln!(
+            "ldcache: refused {}: {}",
+            refused.path.display(),
+            refused.reason
+        );
+    }
+    for error in &summary.errors {
+        eprintln!("ldcache: {}: {}", error.path.display(), error.reason);
+    }
+    let reasons = |counts: Vec<(String, usize)>| -> String {
+        if counts.is_empty() {
+            return String::new();
+        }
+        let list: Vec<String> = counts.iter().map(|(r, n)| format!("{n} {r}")).collect();
+        format!(" ({})", list.join(", "))
+    };
+    let skipped = reasons(
+        summary
+            .skipped_reasons
+            .iter()
+            .map(|(r, n)| (r.to_string(), *n))
+            .collect(),
+    );
+    let mut refused_by: BTreeMap<&str, usize> = BTreeMap::new();
+    for r in &summary.refused {
+        *refused_by.entry(&r.reason).or_default() += 1;
+    }
+    let refused = reasons(
+        refused_by
+            .into_iter()
+            .map(|(r, n)| (r.to_string(), n))
+            .collect(),
+    );
+    let (done_count, other) = if done == "cached" {
+        (summary.cached, format!(", {} removed", summary.removed))
+    } else {
+        (summary.removed, String::new())
+    };
+    eprintln!(
+        "ldcache: {} files: {done_count} {done}{other}, {} unchanged, {} skipped{skipped}, {} refused{refused}, {:.2} s",
+        summary.files,
+        summary.unchanged,
+        summary.skipped,
+        summary.refused.len(),
+        summary.seconds
+    );
+}
+
+/// Reads a file that starts with the ELF magic; `None` for anything else.
+fn read_elf(path: &Path) -> io::Result<Option<Vec<u8>>> {
+    let mut file = File::open(path)?;
+    let mut magic = [0u8; 4];
+    if file.read(&mut magic)? < 4 || magic != *b"\x7fELF" {
+        return Ok(None);
+    }
+    let mut data = magic.to_vec();
+    file.read_to_end(&mut data)?;
+    Ok(Some(data))
+}
+
+/// Why a readable ELF file takes no note, if it does not.
+fn skip_reason(info: &ElfInfo) -> Option<&'static str> {
+    match info.linkage {
+        Linkage::Relocatable => Some("relocatable"),
+        Linkage::Static | Linkage::StaticPie => Some("static"),
+        Linkage::SeparateDebug => Some("separate debug file"),
+        Linkage::Dynamic if !matches!(info.header.e_type, 2 | 3) => Some("not loadable"),
+        Linkage::Dynamic if info.dynamic.needed.is_empty() => Some("no DT_NEEDED"),
+        Linkage::Dynamic if info.search_path().is_none() => Some("no search path"),
+        Linkage::Dynamic => None,
+    }
+}
+
+pub fn embed_file(path: &Path, rules: &Rules) -> io::Result<Outcome> {
+    let Some(data) = read_elf(path)? else {
+        return Ok(Outcome::Skipped("not ELF"));
+    };
+    let info = match ldcache_elf::parse(&data) {
+        Ok(info) => info,
+        Err(error) => return Ok(Outcome::Refused(format!("unreadable ELF: {error}"))),
+    };
+    let payload = match skip_reason(&info) {
+        Some(reason) if !has_note(&data) => return Ok(Outcome::Skipped(reason)),
+        Some(_) => None,
+        None => ldcache_note::compute(&info, rules).map(|c| c.section(info.header.endian)),
+    };
+    if payload.is_none() && !has_note(&data) {
+        return Ok(Outcome::Skipped("nothing to cache"));
+    }
+    let done = if payload.is_some() {
+        Outcome::Cached
+    } else {
+        Outcome::Removed
+    };
+    apply(path, &data, payload.as_deref(), done)
+}
+
+pub fn strip_file(path: &Path) -> io::Result<Outcome> {
+    let Some(data) = read_elf(path)? else {
+        return Ok(Outcome::Skipped("not ELF"));
+    };
+    if !has_note(&data) {
+        return Ok(Outcome::Unchanged);
+    }
+    apply(path, &data, None, Outcome::Removed)
+}
+
+/// Whether the file carries a resolution-cache note (of any writer).
+fn has_note(data: &[u8]) -> bool {
+    ldcache_elf::parse(data).is_ok_and(|info| {
+        info.notes_of(ldcache_elf::NOTE_OWNER_NIXOS, ldcache_elf::NT_NIXOS_LDCACHE)
+            .next()
+            .is_some()
+    })
+}
+
+fn apply(path: &Path, data: &[u8], payload: Option<&[u8]>, done: Outcome) -> io::Result<Outcome> {
+    match rewrite(data, payload) {
+        Ok(None) => Ok(Outcome::Unchanged),
+        Ok(Some(new)) => {
+            write_in_place(path, &Edit::between(data, &new))?;
+            Ok(done)
+        }
+        Err(refusal) => Ok(Outcome::Refused(refusal.to_string())),
+    }
+}
+
+/// Writes in place, so every hard link sees the change; a read-only file is made writable for the
+/// write and given its mode back.
+fn write_in_place(path: &Path, edit: &Edit) -> io::Result<()> {
+    let mode = std::fs::metadata(path)?.permissions().mode();
+    let read_only = mode & 0o200 == 0;
+    if read_only {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode | 0o200))?;
+    }
+    let result = OpenOptions::new()
+        .write(true)
+        .open(path)
+        .and_then(|file| edit.write_to(&file));
+    if read_only {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))?;
+    }
+    result
+}

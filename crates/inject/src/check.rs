@@ -1,0 +1,478 @@
+//! The oracle: does a rewritten file differ from the original only where the injector may change it?
+//!
+//! It works from the two files alone, not from what the injector says it did:
+//! - every section keeps its name, type, flags, size and contents; only `.interp` and allocated note
+//!   sections may move, and then together with their address (as one piece) and every program header
+//!   of type `PT_INTERP`, `PT_NOTE` or `PT_GNU_PROPERTY` that covered them;
+//! - every load segment keeps its offset, address, flags and alignment, and may only grow into zero
+//!   padding (or shrink back on removal); every other program header is unchanged;
+//! - every byte not in the ELF header, the program or section header tables, `.shstrtab`, a moved
+//!   piece (old or new place), a note section of this project, a `.symtab` value of a moved symbol,
+//!   or past the old end of the file, is identical.
+
+use std::ops::Range;
+
+use crate::image::{
+    Image, Segment, PT_GNU_PROPERTY, PT_INTERP, PT_LOAD, PT_NOTE, PT_NULL, PT_PHDR, SHT_SYMTAB,
+};
+use crate::SECTION_NAME;
+
+/// Checks `new` against `old`; `Err` says what differs where it must not.
+pub fn check(old: &[u8], new: &[u8]) -> Result<(), String> {
+    let a = Image::parse(old).map_err(|e| format!("old file: {e}"))?;
+    let b = Image::parse(new).map_err(|e| format!("new file: {e}"))?;
+    if (a.is_64, a.big_endian, a.e_type, a.phentsize)
+        != (b.is_64, b.big_endian, b.e_type, b.phentsize)
+    {
+        return Err("the ELF header changed beyond the table counts and offsets".into());
+    }
+    if a.phoff != b.phoff {
+        check_moved_table(&b, old.len() as u64)?;
+    }
+    let mut free: Vec<Range<u64>> = Vec::new();
+    let ehsize = if a.is_64 { 64 } else { 52 };
+    free.push(0..ehsize);
+    free.push(b.phoff..b.phoff + b.phdr_table_size());
+    free.push(a.phoff..a.phoff + a.phdr_table_size());
+    free.push(a.shoff..a.shoff + a.shentsize * a.sections.len() as u64);
+    free.push(b.shoff..b.shoff + b.shentsize * b.sections.len() as u64);
+    free.push(old.len() as u64..u64::MAX);
+    if old[..ehsize as usize] != new[..ehsize as usize] {
+        check_header_fields(&a, old, new)?;
+    }
+
+    check_sections(&a, old, &b, new, &mut free)?;
+    check_segments(&a, &b, old, new, &mut free)?;
+
+    // Every other byte is the same.
+    let len = old.len().min(new.len());
+    let mut i = 0;
+    while i < len {
+        if old[i] != new[i] {
+            let at = i as u64;
+            match free.iter().find(|r| r.contains(&at)) {
+                Some(range) => i = range.end.min(len as u64) as usize,
+                None => {
+                    return Err(format!(
+                        "byte {at:#x} changed outside any part the injector may change"
+                    ))
+                }
+            }
+        } else {
+            i += 1;
+        }
+    }
+    Ok(())
+}
+
+/// Only `e_phnum`, `e_shoff`, `e_shnum` may differ in the ELF header.
+fn check_header_fields(a: &Image, old: &[u8], new: &[u8]) -> Result<(), String> {
+    use crate::image::HeaderField::*;
+    let mut allowed = Vec::new();
+    for field in [Phoff, Phnum, Shoff, Shnum] {
+        let (at, size) = a.header_field(field);
+        allowed.push(at..at + size as u64);
+    }
+    let ehsize = if a.is_64 { 64 } else { 52 };
+    for at in 0..ehsize {
+        if old[at as usize] != new[at as usize] && !allowed.iter().any(|r| r.contains(&at)) {
+            return Err(format!("ELF header byte {at} changed"));
+        }
+    }
+    Ok(())
+}
+
+/// A section that moved: its old file range and the address shift.
+struct Moved {
+    old: Range<u64>,
+    old_addr: u64,
+    new_addr: u64,
+}
+
+fn check_sections(
+    a: &Image,
+    old: &[u8],
+    b: &Image,
+    new: &[u8],
+    free: &mut Vec<Range<u64>>,
+) -> Result<(), String> {
+    let ours = |image: &Image, data: &[u8], i: usize| image.section_name(data, i) == SECTION_NAME;
+    let old_sections: Vec<usize> = (0..a.sections.len())
+        .filter(|&i| !ours(a, old, i))
+        .collect();
+    let new_sections: Vec<usize> = (0..b.sections.len())
+        .filter(|&i| !ours(b, new, i))
+        .collect();
+    if old_sections != new_sections[..old_sections.len().min(new_sections.len())]
+        || old_sections.len() != new_sections.len()
+    {
+        return Err("sections were added, removed or renumbered".into());
+    }
+    for i in 0..b.sections.len() {
+        if ours(b, new, i) {
+            let s = b.sections[i];
+            free.push(s.offset..s.offset + s.size);
+        }
+    }
+    for i in 0..a.sections.len() {
+        if ours(a, old, i) {
+            let s = a.sections[i];
+            free.push(s.offset..s.offset + s.size);
+        }
+    }
+    let mut moved: Vec<Moved> = Vec::new();
+    for &i in &old_sections {
+        let (s, t) = (a.sections[i], b.sections[i]);
+        if a.section_name(old, i) != b.section_name(new, i) {
+            return Err(format!("section {i} was renamed"));
+        }
+        let same_shape = (
+            s.sh_type,
+            s.flags,
+            s.size,
+            s.link,
+            s.info,
+            s.addralign,
+            s.entsize,
+        ) == (
+            t.sh_type,
+            t.flags,
+            t.size,
+            t.link,
+            t.info,
+            t.addralign,
+            t.entsize,
+        );
+        if i == a.shstrndx {
+            // The name table may grow by appended names and move.
+            let kept = &old[s.offset as usize..][..s.size as usize];
+            if t.size < s.size || &new[t.offset as usize..][..s.size as usize] != kept {
+                return Err("the section name table lost names".into());
+            }
+            free.push(s.offset..s.offset + s.size);
+            free.push(t.offset..t.offset + t.size);
+            continue;
+        }
+        if !same_shape {
+            return Err(format!(
+                "section {} changed its header",
+                String::from_utf8_lossy(a.section_name(old, i))
+            ));
+        }
+        if s.offset == t.offset && s.addr == t.addr {
+            continue;
+        }
+        let movable = s.sh_type == crate::image::SHT_NOTE || a.section_name(old, i) == b".interp";
+        if !movable || t.offset - s.offset != t.offset.wrapping_sub(s.offset) {
+            return Err(format!(
+                "section {} moved",
+                String::from_utf8_lossy(a.section_name(old, i))
+            ));
+        }
+        let size = s.file_size() as usize;
+        if old[s.offset as usize..][..size] != new[t.offset as usize..][..size] {
+            return Err(format!(
+                "section {} changed when it moved",
+                String::from_utf8_lossy(a.section_name(old, i))
+            ));
+        }
+        if t.addr.wrapping_sub(t.offset) != section_delta(b, &t)
+            || s.addr.wrapping_sub(s.offset) != section_delta(a, &s)
+        {
+            return Err("a moved section's address does not follow its offset".into());
+        }
+        free.push(s.offset..s.offset + s.size);
+        free.push(t.offset..t.offset + t.size);
+        moved.push(Moved {
+            old: s.offset..s.offset + s.size,
+            old_addr: s.addr,
+            new_addr: t.addr,
+        });
+    }
+    check_symbols(a, old, new, &moved, free)
+}
+
+/// The offset-to-address difference of the load segment holding an allocated section.
+fn section_delta(image: &Image, s: &crate::image::Section) -> u64 {
+    image
+        .segments
+        .iter()
+        .find(|l| l.p_type == PT_LOAD && l.contains_file_range(s.offset, s.size.max(1)))
+        .map_or(u64::MAX, |l| l.vaddr.wrapping_sub(l.offset))
+}
+
+/// `.symtab` entries may change only in the value of symbols of moved sections, by the move.
+fn check_symbols(
+    a: &Image,
+    old: &[u8],
+    new: &[u8],
+    moved: &[Moved],
+    free: &mut Vec<Range<u64>>,
+) -> Result<(), String> {
+    let (entsize, value_at, shndx_at) = if a.is_64 {
+        (24u64, 8u64, 6u64)
+    } else {
+        (16, 4, 14)
+    };
+    let word = a.word();
+    for table in a.sections.iter().filter(|s| s.sh_type == SHT_SYMTAB) {
+        for entry in 0..table.size / entsize {
+            let at = table.offset + entry * entsize;
+            let value_range = at + value_at..at + value_at + word;
+            let (o, n) = (
+                &old[value_range.start as usize..value_range.end as usize],
+                &new[value_range.start as usize..value_range.end as usize],
+            );
+            if o == n {
+                continue;
+            }
+            let shndx =
+                a.get(&old[(at + shndx_at) as usize..(at + shndx_at + 2) as usize]) as usize;
+            let section = a
+                .sections
+                .get(shndx)
+                .ok_or("symbol of a section that does not exist")?;
+            let piece = moved
+                .iter()
+                .find(|m| m.old.start == section.offset)
+                .ok_or("a symbol changed that is not in a moved section")?;
+            if a.get(n)
+                != a.get(o)
+                    .wrapping_sub(piece.old_addr)
+                    .wrapping_add(piece.new_addr)
+            {
+                return Err("a symbol of a moved section did not follow it".into());
+            }
+            free.push(value_range);
+        }
+    }
+    Ok(())
+}
+
+fn check_segments(
+    a: &Image,
+    b: &Image,
+    old: &[u8],
+    new: &[u8],
+    free: &mut Vec<Range<u64>>,
+) -> Result<(), String> {
+    let ours_old = note_sections(a, old);
+    let ours_new = note_sections(b, new);
+    for (i, s) in a.segments.iter().enumerate() {
+        let Some(t) = b.segments.get(i) else {
+            return Err("a program header was removed".into());
+        };
+        match s.p_type {
+            PT_LOAD if t.p_type == PT_NULL => {} // A note's own load segment, removed.
+            PT_LOAD => {
+                let same = (s.offset, s.vaddr, s.paddr, s.flags, s.align)
+                    == (t.offset, t.vaddr, t.paddr, t.flags, t.align);
+                let grown_in_padding = t.filesz == t.memsz && s.filesz == s.memsz;
+                if !same || (t.filesz != s.filesz && !grown_in_padding) {
+                    return Err(format!(
+                        "load segment {i} changed beyond growing into its padding"
+                    ));
+                }
+                if t.filesz > s.filesz {
+                    let added = s.file_end()..t.file_end();
+                    check_growth(b, i, old, new, added.clone())?;
+                    free.push(added);
+                }
+            }
+            PT_PHDR => {
+                if (s.offset, s.vaddr) != (t.offset, t.vaddr) || t.filesz != b.phdr_table_size() {
+                    return Err("PT_PHDR does not describe the program header table".into());
+                }
+            }
+            PT_NOTE | PT_INTERP | PT_GNU_PROPERTY => {
+                if t.p_type == PT_NULL
+                    && s.p_type == PT_NOTE
+                    && within(&ours_old, s.offset..s.file_end())
+                {
+                    continue; // A note segment of its own, removed.
+                }
+                if t.p_type != s.p_type || t.flags != s.flags || t.align != s.align {
+                    return Err(format!(
+                        "program header {i} changed its type, flags or alignment"
+                    ));
+                }
+                check_covered_range(b, old, new, s, t, &ours_old, &ours_new)
+                    .map_err(|e| format!("program header {i}: {e}"))?;
+                if t.offset != s.offset {
+                    free.push(s.offset..s.file_end());
+                    free.push(t.offset..t.file_end());
+                }
+            }
+            PT_NULL => {
+                if t.p_type != PT_NULL && t.p_type != PT_NOTE {
+                    return Err("a PT_NULL entry became something other than a PT_NOTE".into());
+                }
+            }
+            _ => {
+                if s != t {
+                    return Err(format!("program header {i} (type {:#x}) changed", s.p_type));
+                }
+            }
+        }
+    }
+    let old_top = a
+        .segments
+        .iter()
+        .filter(|s| s.p_type == PT_LOAD)
+        .map(|s| s.vaddr + s.memsz)
+        .max()
+        .unwrap_or(0);
+    for t in &b.segments[a.segments.len()..] {
+        match t.p_type {
+            PT_NOTE => {}
+            // A load segment of the notes' own: read-only, past the old end of the file and above
+            // every old segment's addresses, mapped at an address congruent with its offset.
+            PT_LOAD => {
+                let sound = t.flags == 4
+                    && t.offset >= old.len() as u64
+                    && t.vaddr >= old_top
+                    && t.align.is_power_of_two()
+                    && t.vaddr % t.align == t.offset % t.align
+                    && t.filesz == t.memsz;
+                if !sound {
+                    return Err(
+                        "an added load segment is not a read-only one past everything".into(),
+                    );
+                }
+            }
+            _ => return Err("a program header other than PT_NOTE or PT_LOAD was added".into()),
+        }
+    }
+    // Every note segment lies in a load segment, so the loader sees it in memory.
+    for t in b
+        .segments
+        .iter()
+        .filter(|t| t.p_type == PT_NOTE && t.filesz > 0)
+    {
+        let mapped = b.segments.iter().any(|l| {
+            l.p_type == PT_LOAD
+                && l.contains_file_range(t.offset, t.filesz)
+                && t.vaddr == l.vaddr + (t.offset - l.offset)
+        });
+        if !mapped {
+            return Err("a PT_NOTE is not mapped by a load segment at its address".into());
+        }
+    }
+    Ok(())
+}
+
+/// A load segment grew over bytes that were zero padding, past the end of no file, and into no
+/// address another load segment maps (nor its first page, when that one maps other file bytes).
+fn check_growth(
+    b: &Image,
+    index: usize,
+    old: &[u8],
+    new: &[u8],
+    added: Range<u64>,
+) -> Result<(), String> {
+    if added.end > new.len() as u64 {
+        return Err("a load segment grew past the end of the file".into());
+    }
+    let was_padding = old
+        .get(added.start as usize..added.end.min(old.len() as u64) as usize)
+        .is_some_and(|bytes| bytes.iter().all(|&b| b == 0));
+    if !was_padding {
+        return Err("a load segment grew over bytes that were not zero padding".into());
+    }
+    let grown = b.segments[index];
+    let delta = grown.vaddr.wrapping_sub(grown.offset);
+    let page = b
+        .segments
+        .iter()
+        .filter(|l| l.p_type == PT_LOAD)
+        .map(|l| l.align)
+        .max()
+        .unwrap_or(0)
+        .clamp(4096, 65536)
+        .next_power_of_two();
+    let added_addresses = added.start.wrapping_add(delta)..added.end.wrapping_add(delta);
+    for (i, other) in b.segments.iter().enumerate() {
+        if other.p_type != PT_LOAD || i == index || other.memsz == 0 {
+            continue;
+        }
+        let start = if other.vaddr.wrapping_sub(other.offset) == delta {
+            other.vaddr
+        } else {
+            other.vaddr & !(page - 1)
+        };
+        if start < added_addresses.end && other.vaddr + other.memsz > added_addresses.start {
+            return Err("a load segment grew into addresses another one maps".into());
+        }
+    }
+    Ok(())
+}
+
+/// The file ranges of this project's note sections (by name, or without section headers, the
+/// `PT_NOTE` segments holding only `NixOS` notes).
+fn note_sections(image: &Image, data: &[u8]) -> Vec<Range<u64>> {
+    (0..image.sections.len())
+        .filter(|&i| image.section_name(data, i) == SECTION_NAME)
+        .map(|i| image.sections[i].offset..image.sections[i].offset + image.sections[i].size)
+        .collect()
+}
+
+fn within(ranges: &[Range<u64>], range: Range<u64>) -> bool {
+    range.is_empty()
+        || ranges
+            .iter()
+            .any(|r| r.start <= range.start && range.end <= r.end)
+}
+
+/// A `PT_INTERP`, `PT_NOTE` or `PT_GNU_PROPERTY` segment keeps its contents, wherever it now is; a
+/// `PT_NOTE` may also gain or lose this project's notes at its end. Its address is where the load
+/// segment holding it maps it.
+fn check_covered_range(
+    b: &Image,
+    old: &[u8],
+    new: &[u8],
+    s: &Segment,
+    t: &Segment,
+    ours_old: &[Range<u64>],
+    ours_new: &[Range<u64>],
+) -> Result<(), String> {
+    let common = s.filesz.min(t.filesz);
+    if old[s.offset as usize..][..common as usize] != new[t.offset as usize..][..common as usize] {
+        return Err("its contents changed".into());
+    }
+    if !within(ours_new, t.offset + common..t.file_end())
+        || !within(ours_old, s.offset + common..s.file_end())
+    {
+        return Err("it grew or shrank by something other than the notes".into());
+    }
+    if t.paddr.wrapping_sub(t.vaddr) != s.paddr.wrapping_sub(s.vaddr) {
+        return Err("its physical address does not follow".into());
+    }
+    if t.filesz > 0 && t.offset != s.offset {
+        let mapped = b.segments.iter().any(|l| {
+            l.p_type == PT_LOAD
+                && l.contains_file_range(t.offset, t.filesz)
+                && t.vaddr == l.vaddr + (t.offset - l.offset)
+        });
+        if !mapped {
+            return Err("its new place is not mapped at its address".into());
+        }
+    }
+    Ok(())
+}
+
+/// The program header table may move only in a shared library (no interpreter: the kernel never
+/// maps it), past the old end of the file, into a load segment that maps it at its address.
+fn check_moved_table(b: &Image, old_len: u64) -> Result<(), String> {
+    if b.e_type != 3 || b.segments.iter().any(|s| s.p_type == PT_INTERP) {
+        return Err("the program header table of a program moved".into());
+    }
+    let size = b.phdr_table_size();
+    let mapped = b
+        .segments
+        .iter()
+        .any(|l| l.p_type == PT_LOAD && l.contains_file_range(b.phoff, size));
+    if b.phoff < old_len || !mapped {
+        return Err("the program header table moved somewhere else than a new load segment".into());
+    }
+    Ok(())
+}

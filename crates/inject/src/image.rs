@@ -1,0 +1,292 @@
+//! The headers of an ELF file as plain numbers, read with `object` for any class and byte order, and
+//! encoded back field by field.
+
+use object::elf::{FileHeader32, FileHeader64};
+use object::read::elf::{FileHeader, ProgramHeader, SectionHeader};
+use object::{Endianness, FileKind};
+
+use crate::Refusal;
+
+pub const PT_NULL: u32 = 0;
+pub const PT_LOAD: u32 = 1;
+pub const PT_INTERP: u32 = 3;
+pub const PT_NOTE: u32 = 4;
+pub const PT_PHDR: u32 = 6;
+pub const PT_GNU_PROPERTY: u32 = 0x6474_e553;
+pub const PF_W: u32 = 2;
+pub const PF_X: u32 = 1;
+pub const PF_R: u32 = 4;
+pub const SHT_NOTE: u32 = 7;
+pub const SHT_NOBITS: u32 = 8;
+pub const SHT_SYMTAB: u32 = 2;
+pub const SHT_DYNSYM: u32 = 11;
+pub const SHF_ALLOC: u64 = 2;
+
+/// One program header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Segment {
+    pub p_type: u32,
+    pub flags: u32,
+    pub offset: u64,
+    pub vaddr: u64,
+    pub paddr: u64,
+    pub filesz: u64,
+    pub memsz: u64,
+    pub align: u64,
+}
+
+impl Segment {
+    pub fn file_end(&self) -> u64 {
+        self.offset + self.filesz
+    }
+
+    pub fn contains_file_range(&self, offset: u64, size: u64) -> bool {
+        offset >= self.offset && offset + size <= self.file_end()
+    }
+}
+
+/// One section header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Section {
+    pub name: u32,
+    pub sh_type: u32,
+    pub flags: u64,
+    pub addr: u64,
+    pub offset: u64,
+    pub size: u64,
+    pub link: u32,
+    pub info: u32,
+    pub addralign: u64,
+    pub entsize: u64,
+}
+
+impl Section {
+    /// The file bytes the section occupies (none for `SHT_NOBITS`).
+    pub fn file_size(&self) -> u64 {
+        if self.sh_type == SHT_NOBITS {
+            0
+        } else {
+            self.size
+        }
+    }
+}
+
+/// The parts of an ELF file the injector reads and rewrites.
+#[derive(Debug, Clone)]
+pub struct Image {
+    pub is_64: bool,
+    pub big_endian: bool,
+    pub e_type: u16,
+    pub phoff: u64,
+    pub shoff: u64,
+    pub phentsize: u64,
+    pub shentsize: u64,
+    pub shstrndx: usize,
+    pub segments: Vec<Segment>,
+    pub sections: Vec<Section>,
+}
+
+impl Image {
+    pub fn parse(data: &[u8]) -> Result<Image, Refusal> {
+        match FileKind::parse(data) {
+            Ok(FileKind::Elf32) => Self::parse_as::<FileHeader32<Endianness>>(data),
+            Ok(FileKind::Elf64) => Self::parse_as::<FileHeader64<Endianness>>(data),
+            _ => Err(Refusal::new("not an ELF file")),
+        }
+    }
+
+    fn parse_as<Elf: FileHeader<Endian = Endianness>>(data: &[u8]) -> Result<Image, Refusal> {
+        let invalid = |e: object::read::Error| Refusal::new(format!("malformed ELF: {e}"));
+        let header = Elf::parse(data).map_err(invalid)?;
+        let endian = header.endian().map_err(invalid)?;
+        // Extended numbering (more than 0xfff0 sections, or PN_XNUM program headers) is not handled.
+        let phnum = header.e_phnum(endian);
+        if phnum == 0xffff || (header.e_shnum(endian) == 0 && header.e_shoff(endian).into() != 0) {
+            return Err(Refusal::new("extended section or segment numbering"));
+        }
+        let segments = header
+            .program_headers(endian, data)
+            .map_err(invalid)?
+            .iter()
+            .map(|p| Segment {
+                p_type: p.p_type(endian).0,
+                flags: p.p_flags(endian).0,
+                offset: p.p_offset(endian).into(),
+                vaddr: p.p_vaddr(endian).into(),
+                paddr: p.p_paddr(endian).into(),
+                filesz: p.p_filesz(endian).into(),
+                memsz: p.p_memsz(endian).into(),
+                align: p.p_align(endian).into(),
+            })
+            .collect();
+        let sections: Vec<Section> = header
+            .section_headers(endian, data)
+            .map_err(invalid)?
+            .iter()
+            .map(|s| Section {
+                name: s.sh_name(endian),
+                sh_type: s.sh_type(endian).0,
+                flags: s.sh_flags(endian).0,
+                addr: s.sh_addr(endian).into(),
+                offset: s.sh_offset(endian).into(),
+                size: s.sh_size(endian).into(),
+                link: s.sh_link(endian),
+                info: s.sh_info(endian),
+                addralign: s.sh_addralign(endian).into(),
+                entsize: s.sh_entsize(endian).into(),
+            })
+            .collect();
+        let shstrndx = usize::from(header.e_shstrndx(endian).0);
+        if !sections.is_empty() && shstrndx >= sections.len() {
+            return Err(Refusal::new("section name table index out of range"));
+        }
+        let image = Image {
+            is_64: header.is_class_64(),
+            big_endian: endian == Endianness::Big,
+            e_type: header.e_type(endian).0,
+            phoff: header.e_phoff(endian).into(),
+            shoff: header.e_shoff(endian).into(),
+            phentsize: u64::from(header.e_phentsize(endian)),
+            shentsize: u64::from(header.e_shentsize(endian)),
+            shstrndx,
+            segments,
+            sections,
+        };
+        image.check_sizes(data.len() as u64)?;
+        Ok(image)
+    }
+
+    /// Every range the headers describe lies inside the file, without overflow.
+    fn check_sizes(&self, len: u64) -> Result<(), Refusal> {
+        let fits = |offset: u64, size: u64| offset.checked_add(size).is_some_and(|end| end <= len);
+        for s in &self.segments {
+            if !fits(s.offset, s.filesz)
+                || s.vaddr.checked_add(s.memsz).is_none()
+                || s.filesz > s.memsz && s.p_type == PT_LOAD
+            {
+                return Err(Refusal::new("a segment lies outside the file"));
+            }
+        }
+        for s in &self.sections {
+            if !fits(s.offset, s.file_size()) {
+                return Err(Refusal::new("a section lies outside the file"));
+            }
+        }
+        Ok(())
+    }
+
+    /// The name of section `index`, from the section name table.
+    pub fn section_name<'d>(&self, data: &'d [u8], index: usize) -> &'d [u8] {
+        let (Some(table), Some(section)) =
+            (self.sections.get(self.shstrndx), self.sections.get(index))
+        else {
+            return b"";
+        };
+        let start = (table.offset + u64::from(section.name)) as usize;
+        let end = (table.offset + table.size) as usize;
+        let bytes = data.get(start..end.min(data.len())).unwrap_or_default();
+        let len = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
+        &bytes[..len]
+    }
+
+    pub fn ehsize(&self) -> u64 {
+        if self.is_64 {
+            64
+        } else {
+            52
+        }
+    }
+
+    pub fn phdr_table_size(&self) -> u64 {
+        self.phentsize * self.segments.len() as u64
+    }
+
+    pub fn word(&self) -> u64 {
+        if self.is_64 {
+            8
+        } else {
+            4
+        }
+    }
+
+    /// Encodes a value of `size` bytes in the file's byte order.
+    pub fn put(&self, out: &mut Vec<u8>, value: u64, size: usize) {
+        let bytes = value.to_be_bytes();
+        let field = &bytes[8 - size..];
+        if self.big_endian {
+            out.extend_from_slice(field);
+        } else {
+            out.extend(field.iter().rev());
+        }
+    }
+
+    pub fn get(&self, bytes: &[u8]) -> u64 {
+        let mut value = 0u64;
+        if self.big_endian {
+            for &b in bytes {
+                value = value << 8 | u64::from(b);
+            }
+        } else {
+            for &b in bytes.iter().rev() {
+                value = value << 8 | u64::from(b);
+            }
+        }
+        value
+    }
+
+    pub fn encode_segment(&self, s: &Segment) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.phentsize as usize);
+        self.put(&mut out, s.p_type.into(), 4);
+        if self.is_64 {
+            self.put(&mut out, s.flags.into(), 4);
+            for value in [s.offset, s.vaddr, s.paddr, s.filesz, s.memsz, s.align] {
+                self.put(&mut out, value, 8);
+            }
+        } else {
+            for value in [s.offset, s.vaddr, s.paddr, s.filesz, s.memsz] {
+                self.put(&mut out, value, 4);
+            }
+            self.put(&mut out, s.flags.into(), 4);
+            self.put(&mut out, s.align, 4);
+        }
+        out
+    }
+
+    pub fn encode_section(&self, s: &Section) -> Vec<u8> {
+        let w = self.word() as usize;
+        let mut out = Vec::with_capacity(self.shentsize as usize);
+        self.put(&mut out, s.name.into(), 4);
+        self.put(&mut out, s.sh_type.into(), 4);
+        self.put(&mut out, s.flags, w);
+        self.put(&mut out, s.addr, w);
+        self.put(&mut out, s.offset, w);
+        self.put(&mut out, s.size, w);
+        self.put(&mut out, s.link.into(), 4);
+        self.put(&mut out, s.info.into(), 4);
+        self.put(&mut out, s.addralign, w);
+        self.put(&mut out, s.entsize, w);
+        out
+    }
+
+    /// Offset and size of a field of the ELF header.
+    pub fn header_field(&self, field: HeaderField) -> (u64, usize) {
+        match (field, self.is_64) {
+            (HeaderField::Phoff, true) => (32, 8),
+            (HeaderField::Phoff, false) => (28, 4),
+            (HeaderField::Shoff, true) => (40, 8),
+            (HeaderField::Shoff, false) => (32, 4),
+            (HeaderField::Phnum, true) => (56, 2),
+            (HeaderField::Phnum, false) => (44, 2),
+            (HeaderField::Shnum, true) => (60, 2),
+            (HeaderField::Shnum, false) => (48, 2),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+pub enum HeaderField {
+    Phoff,
+    Shoff,
+    Phnum,
+    Shnum,
+}

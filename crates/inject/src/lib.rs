@@ -1,0 +1,42 @@
+//! Writing the resolution-cache notes into ELF files, changing as few bytes as possible.
+//!
+//! [`rewrite`] computes the new contents of a file (or refuses, leaving it alone, with a reason);
+//! [`Edit`] writes the difference back in an order that keeps the file loadable at every step;
+//! [`check`] is the oracle the tests run on every output.
+//!
+//! The injector reads the headers through `object` and writes only: program and section headers,
+//! `.shstrtab` when it grows, moved `.interp`/note sections (and the `.symtab` entries that point into
+//! them), the notes, and zeroes where something moved away or a note was removed.
+
+pub mod check;
+mod edit;
+mod gap;
+mod image;
+mod rewrite;
+
+pub use edit::Edit;
+pub use rewrite::{rewrite, SECTION_NAME};
+
+use std::fmt;
+
+/// Why a file was left untouched.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal(String);
+
+impl Refusal {
+    pub(crate) fn new(reason: impl Into<String>) -> Refusal {
+        Refusal(reason.into())
+    }
+
+    pub fn reason(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for Refusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Refusal {}

@@ -1,0 +1,803 @@
+//! Producing the new bytes of a file: the note inserted, replaced or removed.
+//!
+//! Insertion never moves code or data and never grows a file by a page. The note (with whatever must
+//! move to make room for it) goes into the zero padding after a read-only load segment, which grows
+//! to map it. It joins the file's 4-byte-aligned `PT_NOTE` when there is one (that note group moves
+//! next to it, unless it already ends where the padding begins); otherwise it gets a `PT_NOTE` of
+//! its own, in a `PT_NULL` entry or in room made after the program header table by moving the
+//! `.interp` and note sections that follow it (nothing but program and section headers points at
+//! them). The section header table and `.shstrtab` grow at the end of the file for the new section.
+
+use crate::gap::{self, Gap};
+use crate::image::{
+    HeaderField, Image, Section, Segment, PF_R, PT_GNU_PROPERTY, PT_INTERP, PT_LOAD, PT_NOTE,
+    PT_NULL, PT_PHDR, SHF_ALLOC, SHT_DYNSYM, SHT_NOTE, SHT_SYMTAB,
+};
+use crate::Refusal;
+
+/// The name of the section holding the notes.
+pub const SECTION_NAME: &[u8] = b".note.nixos.ldcache";
+
+const ET_EXEC: u16 = 2;
+const ET_DYN: u16 = 3;
+
+/// Where an existing note lives.
+#[derive(Debug, Clone, Copy)]
+struct Slot {
+    offset: u64,
+    size: u64,
+    /// Its section header, if the file has section headers.
+    section: Option<usize>,
+    /// The `PT_NOTE` covering it.
+    note: usize,
+}
+
+/// The new contents of `data` with `payload` (the encoded notes) as its only resolution-cache
+/// section, or without one when `payload` is `None`. `Ok(None)`: the file is already so.
+pub fn rewrite(data: &[u8], payload: Option<&[u8]>) -> Result<Option<Vec<u8>>, Refusal> {
+    let image = Image::parse(data)?;
+    if image.e_type != ET_EXEC && image.e_type != ET_DYN {
+        return Err(Refusal::new("not an executable or shared object"));
+    }
+    let slot = find_slot(&image, data)?;
+    match (slot, payload) {
+        (None, None) => Ok(None),
+        (Some(slot), Some(payload))
+            if &data[slot.offset as usize..][..slot.size as usize] == payload =>
+        {
+            Ok(None)
+        }
+        (Some(slot), payload) => {
+            let stripped = Editor::new(data, image).strip(slot)?;
+            match payload {
+                None => Ok(Some(stripped)),
+                Some(payload) => {
+                    let image = Image::parse(&stripped)?;
+                    Editor::new(&stripped, image).insert(payload).map(Some)
+                }
+            }
+        }
+        (None, Some(payload)) => Editor::new(data, image).insert(payload).map(Some),
+    }
+}
+
+/// The existing note: a section named `.note.nixos.ldcache`, or (without section headers) a
+/// `PT_NOTE` whose notes are all owned by `NixOS`.
+fn find_slot(image: &Image, data: &[u8]) -> Result<Option<Slot>, Refusal> {
+    let covering_note = |offset: u64, size: u64| {
+        image
+            .segments
+            .iter()
+            .position(|s| s.p_type == PT_NOTE && s.contains_file_range(offset, size))
+    };
+    if !image.sections.is_empty() {
+        let Some(index) =
+            (0..image.sections.len()).find(|&i| image.section_name(data, i) == SECTION_NAME)
+        else {
+            return Ok(None);
+        };
+        let section = image.sections[index];
+        let note = covering_note(section.offset, section.size)
+            .ok_or_else(|| Refusal::new("the existing note section is not covered by a PT_NOTE"))?;
+        return Ok(Some(Slot {
+            offset: section.offset,
+            size: section.size,
+            section: Some(index),
+            note,
+        }));
+    }
+    for (index, segment) in image.segments.iter().enumerate() {
+        if segment.p_type != PT_NOTE || segment.filesz == 0 {
+            continue;
+        }
+        let bytes = &data[segment.offset as usize..][..segment.filesz as usize];
+        if all_nixos_notes(image, bytes) {
+            return Ok(Some(Slot {
+                offset: segment.offset,
+                size: segment.filesz,
+                section: None,
+                note: index,
+            }));
+        }
+    }
+    Ok(None)
+}
+
+fn all_nixos_notes(image: &Image, mut bytes: &[u8]) -> bool {
+    let mut any = false;
+    while bytes.len() >= 12 {
+        let namesz = image.get(&bytes[0..4]);
+        let descsz = image.get(&bytes[4..8]);
+        let size = 12 + align(namesz, 4) + align(descsz, 4);
+        if namesz != 6 || &bytes[12..bytes.len().min(18)] != b"NixOS\0" || size > bytes.len() as u64
+        {
+            return false;
+        }
+        any = true;
+        bytes = &bytes[size as usize..];
+    }
+    any && bytes.is_empty()
+}
+
+fn align(value: u64, to: u64) -> u64 {
+    value.div_ceil(to) * to
+}
+
+/// A file being rewritten: the new bytes and the headers that will describe them.
+struct Editor<'a> {
+    old: &'a [u8],
+    out: Vec<u8>,
+    image: Image,
+    /// Old ranges whose contents moved; zeroed at the end where nothing new was written.
+    vacated: Vec<(u64, u64)>,
+}
+
+/// Something that moves into the gap as one piece: the file range of a `PT_INTERP` or `PT_NOTE`.
+#[derive(Debug, Clone, Copy)]
+struct Piece {
+    offset: u64,
+    size: u64,
+    align: u64,
+}
+
+/// Where new bytes go: room after a load segment, or a new load segment at the end of the file.
+#[derive(Debug, Clone, Copy)]
+enum Target {
+    Gap(Gap),
+    NewLoad { offset: u64, vaddr: u64, align: u64 },
+}
+
+impl Target {
+    fn offset(&self) -> u64 {
+        match self {
+            Target::Gap(gap) => gap.offset,
+            Target::NewLoad { offset, .. } => *offset,
+        }
+    }
+
+    /// The address file offset `at` (inside the target) is loaded at.
+    fn vaddr_at(&self, at: u64) -> u64 {
+        match self {
+            Target::Gap(gap) => gap.vaddr + (at - gap.offset),
+            Target::NewLoad { offset, vaddr, .. } => vaddr + (at - offset),
+        }
+    }
+}
+
+impl<'a> Editor<'a> {
+    fn new(old: &'a [u8], image: Image) -> Editor<'a> {
+        Editor {
+            old,
+            out: old.to_vec(),
+            image,
+            vacated: Vec::new(),
+        }
+    }
+
+    /// Removes the note: zeroed, its section header dropped, the `PT_NOTE` shrunk (or emptied into
+    /// `PT_NULL`), and the load segment shrunk when the note was its tail.
+    fn strip(mut self, slot: Slot) -> Result<Vec<u8>, Refusal> {
+        let end = slot.offset + slot.size;
+        let note = self.image.segments[slot.note];
+        if note.offset == slot.offset && note.filesz == slot.size {
+            self.image.segments[slot.note] = null_segment();
+        } else if note.file_end() == end {
+            let kept = slot.offset - note.offset;
+            self.image.segments[slot.note].filesz = kept;
+            self.image.segments[slot.note].memsz = kept;
+        } else {
+            return Err(Refusal::new("the note sits in the middle of a PT_NOTE"));
+        }
+        for load in self
+            .image
+            .segments
+            .iter_mut()
+            .filter(|s| s.p_type == PT_LOAD)
+        {
+            if load.offset == slot.offset && load.filesz == slot.size {
+                *load = null_segment(); // A load segment of its own (as patchelf makes).
+            } else if load.file_end() == end
+                && load.filesz == load.memsz
+                && load.offset < slot.offset
+            {
+                load.filesz = slot.offset - load.offset;
+                load.memsz = load.filesz;
+            }
+        }
+        if let Some(index) = slot.section {
+            if index + 1 != self.image.sections.len() {
+                return Err(Refusal::new(
+                    "the note's section header is not the last one",
+                ));
+            }
+            self.image.sections.pop();
+            // A table at the end of the file loses its last entry.
+            let table_end = self.image.shoff + self.image.shentsize * (index as u64 + 1);
+            if table_end == self.out.len() as u64 {
+                self.out
+                    .truncate((table_end - self.image.shentsize) as usize);
+            }
+        }
+        self.out[slot.offset as usize..end as usize].fill(0);
+        self.finish()
+    }
+
+    fn insert(self, payload: &[u8]) -> Result<Vec<u8>, Refusal> {
+        let gaps = gap::find(&self.image, self.old);
+        let len = payload.len() as u64;
+        // The first 4-byte-aligned note group is where the notes belong; without one they get a
+        // PT_NOTE of their own.
+        let group = self.image.segments.iter().position(|s| {
+            s.p_type == PT_NOTE
+                && s.align <= 4
+                && s.filesz > 0
+                && s.filesz % 4 == 0
+                && s.offset % 4 == 0
+        });
+        if let Some(index) = group {
+            let end = self.image.segments[index].file_end();
+            if let Some(gap) = gaps.iter().find(|g| g.offset == end && g.len >= len) {
+                let start = gap.offset;
+                return self.place(
+                    payload,
+                    Target::Gap(*gap),
+                    start,
+                    Vec::new(),
+                    Vec::new(),
+                    group,
+                );
+            }
+        }
+        let new_note = usize::from(group.is_none());
+        let in_gap = self.make_room(group, new_note).and_then(|(pieces, slots)| {
+            let need = pieces.iter().map(|p| p.size + p.align).sum::<u64>() + len + 4;
+            Ok((pieces, slots, Target::Gap(pick(&gaps, 8, need)?)))
+        });
+        let (pieces, slots, target) = match in_gap {
+            Ok(plan) => plan,
+            // Last resort: a load segment of its own at the end of the file (one more mapping).
+            Err(_) => match self.make_room(group, 1 + new_note) {
+                Ok((pieces, slots)) => (pieces, slots, self.new_load_target()),
+                Err(_) if self.is_library() => {
+                    return self.place_with_table(payload, group, 1 + new_note)
+                }
+                Err(refusal) => return Err(refusal),
+            },
+        };
+        let start = target.offset();
+        self.place(payload, target, start, pieces, slots, group)
+    }
+
+    /// A shared object that names no interpreter: read by the dynamic loader, which takes its
+    /// program headers from wherever `e_phoff` says (the kernel, which insists on the first segment
+    /// for programs, never maps it).
+    fn is_library(&self) -> bool {
+        self.image.e_type == ET_DYN && !self.image.segments.iter().any(|s| s.p_type == PT_INTERP)
+    }
+
+    /// The program header table moves into a new load segment at the end of the file, where it can
+    /// grow by `entries`; the note group and the notes follow it. (The loader then reads the table
+    /// with one more `pread`: this is the last resort.)
+    fn place_with_table(
+        mut self,
+        payload: &[u8],
+        group: Option<usize>,
+        entries: usize,
+    ) -> Result<Vec<u8>, Refusal> {
+        let target = self.new_load_target();
+        let table = target.offset();
+        let table_size = self.image.phentsize * (self.image.segments.len() + entries) as u64;
+        self.vacated
+            .push((self.image.phoff, self.image.phdr_table_size()));
+        self.image.phoff = table;
+        for phdr in self
+            .image
+            .segments
+            .iter_mut()
+            .filter(|s| s.p_type == PT_PHDR)
+        {
+            phdr.offset = table;
+            phdr.vaddr = target.vaddr_at(table);
+            phdr.paddr = phdr.vaddr;
+        }
+        self.out.resize((table + table_size) as usize, 0);
+        let (pieces, _) = self.make_room(group, 0)?;
+        let slots = vec![None; entries];
+        self.place(payload, target, table + table_size, pieces, slots, group)
+    }
+
+    /// The pieces to move so that `entries` more program headers fit (`PT_NULL` entries first, then
+    /// room after the table), plus the note group, which moves next to the notes; and for each new
+    /// entry, the `PT_NULL` it takes (`None`: appended to the table).
+    fn make_room(
+        &self,
+        group: Option<usize>,
+        entries: usize,
+    ) -> Result<(Vec<Piece>, Vec<Option<usize>>), Refusal> {
+        let nulls = self
+            .image
+            .segments
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.p_type == PT_NULL);
+        let mut slots: Vec<Option<usize>> = nulls.map(|(i, _)| Some(i)).take(entries).collect();
+        let appended = entries - slots.len();
+        slots.extend(std::iter::repeat_n(None, appended));
+        let mut pieces = if appended > 0 {
+            self.pieces_after_table(appended as u64)?
+        } else {
+            Vec::new()
+        };
+        if let Some(index) = group {
+            let note = self.image.segments[index];
+            pieces.retain(|p| p.offset != note.offset);
+            pieces.push(Piece {
+                offset: note.offset,
+                size: note.filesz,
+                align: 4,
+            });
+        }
+        Ok((pieces, slots))
+    }
+
+    /// A new read-only load segment at the end of the file, at the next free page of the address
+    /// space and congruent with its offset, so the file needs no page padding.
+    fn new_load_target(&self) -> Target {
+        let page = gap::page_size(&self.image);
+        let loads = self.image.segments.iter().filter(|s| s.p_type == PT_LOAD);
+        let end = loads.map(|s| s.vaddr + s.memsz).max().unwrap_or(0);
+        let offset = align(self.out.len() as u64, 8);
+        Target::NewLoad {
+            offset,
+            vaddr: align(end, page) + offset % page,
+            align: page,
+        }
+    }
+
+    /// Lays out the moved pieces, then the notes, at `target`, and describes them in the headers.
+    fn place(
+        mut self,
+        payload: &[u8],
+        target: Target,
+        start: u64,
+        pieces: Vec<Piece>,
+        slots: Vec<Option<usize>>,
+        group: Option<usize>,
+    ) -> Result<Vec<u8>, Refusal> {
+        let mut at = start;
+        for piece in pieces {
+            at = align(at, piece.align);
+            self.move_piece(piece, target, at)?;
+            at += piece.size;
+        }
+        at = align(at, 4);
+        let len = payload.len() as u64;
+        let end = at + len;
+        if self.out.len() < end as usize {
+            self.out.resize(end as usize, 0);
+        }
+        self.out[at as usize..end as usize].copy_from_slice(payload);
+        let vaddr = target.vaddr_at(at);
+        let mut new_entries = Vec::new();
+        match target {
+            Target::Gap(gap) => {
+                let load = &mut self.image.segments[gap.load];
+                load.filesz = end - load.offset;
+                load.memsz = load.filesz;
+            }
+            Target::NewLoad {
+                offset,
+                vaddr,
+                align,
+            } => new_entries.push(Segment {
+                p_type: PT_LOAD,
+                flags: PF_R,
+                offset,
+                vaddr,
+                paddr: vaddr,
+                filesz: end - offset,
+                memsz: end - offset,
+                align,
+            }),
+        }
+        match group {
+            Some(index) => {
+                let note = &mut self.image.segments[index];
+                note.filesz = end - note.offset;
+                note.memsz = note.filesz;
+            }
+            None => new_entries.push(Segment {
+                p_type: PT_NOTE,
+                flags: PF_R,
+                offset: at,
+                vaddr,
+                paddr: vaddr,
+                filesz: len,
+                memsz: len,
+                align: 4,
+            }),
+        }
+        self.add_segments(new_entries, slots);
+        self.add_section(Section {
+            name: 0,
+            sh_type: SHT_NOTE,
+            flags: SHF_ALLOC,
+            addr: vaddr,
+            offset: at,
+            size: len,
+            link: 0,
+            info: 0,
+            addralign: 4,
+            entsize: 0,
+        })?;
+        self.finish()
+    }
+
+    /// Puts new program headers into their slots: a `PT_NULL` entry, or the end of the table (which
+    /// `PT_PHDR` then covers too). Load segments stay sorted by address: a new one has the highest.
+    fn add_segments(&mut self, segments: Vec<Segment>, slots: Vec<Option<usize>>) {
+        for (segment, slot) in segments.into_iter().zip(slots) {
+            let last_load = self
+                .image
+                .segments
+                .iter()
+                .rposition(|s| s.p_type == PT_LOAD);
+            match slot {
+                Some(index)
+                    if segment.p_type != PT_LOAD || last_load.is_none_or(|last| index > last) =>
+                {
+                    self.image.segments[index] = segment;
+                }
+                _ => {
+                    self.image.segments.push(segment);
+                    let entry = self.image.phentsize;
+                    for phdr in self
+                        .image
+                        .segments
+                        .iter_mut()
+                        .filter(|s| s.p_type == PT_PHDR)
+                    {
+                        phdr.filesz += entry;
+                        phdr.memsz += entry;
+                    }
+                }
+            }
+        }
+    }
+
+    /// The `.interp` and note ranges that follow the program header table, as few as free room for
+    /// `entries` more entries. Only program and section headers refer to them, so they can move.
+    fn pieces_after_table(&self, entries: u64) -> Result<Vec<Piece>, Refusal> {
+        let image = &self.image;
+        let table_end = image.phoff + image.phdr_table_size();
+        let needed_end = table_end + entries * image.phentsize;
+        let first_load = image
+            .segments
+            .iter()
+            .filter(|s| s.p_type == PT_LOAD)
+            .min_by_key(|s| s.vaddr)
+            .ok_or_else(|| Refusal::new("no load segment"))?;
+        if !first_load.contains_file_range(image.phoff, needed_end - image.phoff) {
+            return Err(Refusal::new(
+                "the program header table is not at the start of the first load segment",
+            ));
+        }
+        let mut pieces: Vec<Piece> = Vec::new();
+        let mut covered = table_end;
+        for segment in image
+            .segments
+            .iter()
+            .filter(|s| matches!(s.p_type, PT_INTERP | PT_NOTE))
+        {
+            if segment.offset < table_end || segment.filesz == 0 {
+                continue;
+            }
+            if pieces.iter().any(|p| p.offset == segment.offset) {
+                continue;
+            }
+            pieces.push(Piece {
+                offset: segment.offset,
+                size: segment.filesz,
+                align: segment.align.clamp(1, 8),
+            });
+        }
+        pieces.sort_by_key(|p| p.offset);
+        let mut needed = Vec::new();
+        for piece in pieces {
+            if covered >= needed_end {
+                break;
+            }
+            // Only zero padding may lie between the pieces.
+            if self.old[covered as usize..piece.offset as usize]
+                .iter()
+                .any(|&b| b != 0)
+            {
+                break;
+            }
+            covered = piece.offset + piece.size;
+            needed.push(piece);
+        }
+        if covered < needed_end {
+            return Err(Refusal::new("no room for more program headers"));
+        }
+        // Nothing else may live in the range the table grows into.
+        let foreign = image.sections.iter().any(|s| {
+            s.file_size() > 0
+                && s.offset < covered
+                && s.offset + s.size > table_end
+                && !needed
+                    .iter()
+                    .any(|p| s.offset >= p.offset && s.offset + s.size <= p.offset + p.size)
+        });
+        if foreign {
+            return Err(Refusal::new(
+                "a section other than .interp or a note follows the program headers",
+            ));
+        }
+        Ok(needed)
+    }
+
+    /// Copies `piece` to `at` in `target` and makes every header and symbol that pointed into it
+    /// follow.
+    fn move_piece(&mut self, piece: Piece, target: Target, at: u64) -> Result<(), Refusal> {
+        let old_vaddr = self.vaddr_of(piece.offset)?;
+        let new_vaddr = target.vaddr_at(at);
+        if new_vaddr % piece.align != old_vaddr % piece.align {
+            return Err(Refusal::new(
+                "the free room is not aligned like the section to move",
+            ));
+        }
+        let within = |offset: u64, size: u64| {
+            offset >= piece.offset && offset + size <= piece.offset + piece.size
+        };
+        let shift = |value: u64, from: u64, to: u64| value - from + to;
+        for segment in self.image.segments.iter_mut() {
+            if segment.p_type == PT_LOAD || segment.filesz == 0 {
+                continue;
+            }
+            let inside = within(segment.offset, segment.filesz);
+            let overlaps =
+                segment.offset < piece.offset + piece.size && segment.file_end() > piece.offset;
+            if inside && matches!(segment.p_type, PT_INTERP | PT_NOTE | PT_GNU_PROPERTY) {
+                segment.offset = shift(segment.offset, piece.offset, at);
+                segment.paddr = shift(
+                    segment.paddr,
+                    segment.vaddr,
+                    new_vaddr + (segment.vaddr - old_vaddr),
+                );
+                segment.vaddr = shift(segment.vaddr, old_vaddr, new_vaddr);
+            } else if overlaps {
+                return Err(Refusal::new(
+                    "a segment other than PT_INTERP or PT_NOTE covers a section to move",
+                ));
+            }
+        }
+        let mut moved_sections = Vec::new();
+        for (index, section) in self.image.sections.iter_mut().enumerate() {
+            let overlaps = section.offset < piece.offset + piece.size
+                && section.offset + section.file_size() > piece.offset;
+            if overlaps && !within(section.offset, section.size) {
+                return Err(Refusal::new("a section straddles the range to move"));
+            }
+            if overlaps {
+                section.offset = shift(section.offset, piece.offset, at);
+                section.addr = shift(section.addr, old_vaddr, new_vaddr);
+                moved_sections.push(index);
+            }
+        }
+        self.move_symbols(&moved_sections, old_vaddr, new_vaddr)?;
+        let bytes = self.old[piece.offset as usize..][..piece.size as usize].to_vec();
+        if self.out.len() < (at + piece.size) as usize {
+            self.out.resize((at + piece.size) as usize, 0);
+        }
+        self.out[at as usize..][..bytes.len()].copy_from_slice(&bytes);
+        self.vacated.push((piece.offset, piece.size));
+        Ok(())
+    }
+
+    /// Symbols defined in moved sections: `.symtab` entries follow; a `.dynsym` entry (which the
+    /// running program could use) makes the move unsafe.
+    fn move_symbols(
+        &mut self,
+        moved: &[usize],
+        old_vaddr: u64,
+        new_vaddr: u64,
+    ) -> Result<(), Refusal> {
+        if moved.is_empty() {
+            return Ok(());
+        }
+        let (entsize, value_at, shndx_at) = if self.image.is_64 {
+            (24, 8, 6)
+        } else {
+            (16, 4, 14)
+        };
+        let word = self.image.word() as usize;
+        for table in self
+            .image
+            .sections
+            .iter()
+            .filter(|s| matches!(s.sh_type, SHT_SYMTAB | SHT_DYNSYM))
+        {
+            for entry in 0..table.size / entsize {
+                let at = (table.offset + entry * entsize) as usize;
+                let shndx = self.image.get(&self.old[at + shndx_at..at + shndx_at + 2]) as usize;
+                if !moved.contains(&shndx) {
+                    continue;
+                }
+                if table.sh_type == SHT_DYNSYM {
+                    return Err(Refusal::new(
+                        "a dynamic symbol is defined in a section to move",
+                    ));
+                }
+                let value = self
+                    .image
+                    .get(&self.old[at + value_at..at + value_at + word]);
+                let mut bytes = Vec::new();
+                self.image.put(
+                    &mut bytes,
+                    value.wrapping_sub(old_vaddr).wrapping_add(new_vaddr),
+                    word,
+                );
+                self.out[at + value_at..at + value_at + word].copy_from_slice(&bytes);
+            }
+        }
+        Ok(())
+    }
+
+    /// The address at which the load segment containing file offset `offset` maps it.
+    fn vaddr_of(&self, offset: u64) -> Result<u64, Refusal> {
+        self.image
+            .segments
+            .iter()
+            .find(|s| s.p_type == PT_LOAD && s.contains_file_range(offset, 1))
+            .map(|s| s.vaddr + (offset - s.offset))
+            .ok_or_else(|| Refusal::new("a section to move is not in a load segment"))
+    }
+
+    /// Appends the section header of the notes, growing `.shstrtab` by its name if needed. Files
+    /// without section headers get none.
+    fn add_section(&mut self, mut section: Section) -> Result<(), Refusal> {
+        if self.image.sections.is_empty() {
+            return Ok(());
+        }
+        let names = self.image.sections[self.image.shstrndx];
+        let table = &self.old[names.offset as usize..][..names.size as usize];
+        let mut needle = SECTION_NAME.to_vec();
+        needle.push(0);
+        // A suffix of a longer name serves too, as in any string table.
+        let existing = table
+            .windows(needle.len())
+            .position(|w| w == needle.as_slice());
+        let mut new_names = None;
+        section.name = match existing {
+            Some(at) => at as u32,
+            None => {
+                let mut grown = table.to_vec();
+                let at = grown.len();
+                grown.extend_from_slice(&needle);
+                new_names = Some(grown);
+                at as u32
+            }
+        };
+        self.image.sections.push(section);
+        self.place_section_tables(new_names);
+        Ok(())
+    }
+
+    /// Writes `.shstrtab` (when it grew) and the section header table: in place at the end of the
+    /// file when they are its tail, else appended after everything.
+    fn place_section_tables(&mut self, new_names: Option<Vec<u8>>) {
+        let word = self.image.word();
+        let names_index = self.image.shstrndx;
+        let names = self.image.sections[names_index];
+        let old_sections = &self.image.sections[..self.image.sections.len() - 1];
+        let old_table_end = self.image.shoff + self.image.shentsize * old_sections.len() as u64;
+        let start = match new_names {
+            Some(_) => names.offset,
+            None => self.image.shoff,
+        };
+        // Rewritten where they are only when they end the file and nothing else lies past `start`.
+        let in_place = old_table_end == self.old.len() as u64
+            && self.out.len() == self.old.len()
+            && names.offset + names.size <= self.image.shoff
+            && self
+                .image
+                .segments
+                .iter()
+                .all(|s| s.filesz == 0 || s.file_end() <= start)
+            && old_sections.iter().enumerate().all(|(i, s)| {
+                s.file_size() == 0
+                    || s.offset + s.size <= start
+                    || (i == names_index && new_names.is_some())
+            });
+        let mut at = if in_place {
+            start
+        } else {
+            align(self.out.len() as u64, word)
+        };
+        self.out.resize(at as usize, 0);
+        if let Some(grown) = new_names {
+            self.out.extend_from_slice(&grown);
+            let names = &mut self.image.sections[names_index];
+            names.offset = at;
+            names.size = grown.len() as u64;
+            at += grown.len() as u64;
+        }
+        let shoff = align(at, word);
+        self.out.resize(shoff as usize, 0);
+        self.image.shoff = shoff;
+    }
+
+    /// Encodes the headers into the new bytes and zeroes what moved away.
+    fn finish(mut self) -> Result<Vec<u8>, Refusal> {
+        let image = &self.image;
+        let table = image.phoff..image.phoff + image.phdr_table_size();
+        // Zero the old places of what moved, but where the program header table now lies.
+        for &(offset, size) in &self.vacated {
+            for at in offset..offset + size {
+                if !table.contains(&at) {
+                    self.out[at as usize] = 0;
+                }
+            }
+        }
+        let phdrs: Vec<u8> = image
+            .segments
+            .iter()
+            .flat_map(|s| image.encode_segment(s))
+            .collect();
+        let phoff = image.phoff as usize;
+        self.out[phoff..phoff + phdrs.len()].copy_from_slice(&phdrs);
+        if !image.sections.is_empty() {
+            let shdrs: Vec<u8> = image
+                .sections
+                .iter()
+                .flat_map(|s| image.encode_section(s))
+                .collect();
+            let shoff = image.shoff as usize;
+            if self.out.len() < shoff + shdrs.len() {
+                self.out.resize(shoff + shdrs.len(), 0);
+            }
+            self.out[shoff..shoff + shdrs.len()].copy_from_slice(&shdrs);
+        }
+        let mut fields = vec![
+            (HeaderField::Phoff, image.phoff),
+            (HeaderField::Phnum, image.segments.len() as u64),
+        ];
+        if !image.sections.is_empty() {
+            fields.push((HeaderField::Shnum, image.sections.len() as u64));
+            fields.push((HeaderField::Shoff, image.shoff));
+        }
+        for (field, value) in fields {
+            let (at, size) = image.header_field(field);
+            let mut bytes = Vec::new();
+            image.put(&mut bytes, value, size);
+            self.out[at as usize..at as usize + size].copy_from_slice(&bytes);
+        }
+        Ok(self.out)
+    }
+}
+
+/// The first gap with room for `need` bytes after aligning to `alignment`.
+fn pick(gaps: &[Gap], alignment: u64, need: u64) -> Result<Gap, Refusal> {
+    gaps.iter()
+        .copied()
+        .find(|g| align(g.offset, alignment) - g.offset + need <= g.len)
+        .ok_or_else(|| {
+            Refusal::new(format!(
+                "no free room of {need} bytes after a read-only load segment"
+            ))
+        })
+}
+
+fn null_segment() -> Segment {
+    Segment {
+        p_type: PT_NULL,
+        flags: 0,
+        offset: 0,
+        vaddr: 0,
+        paddr: 0,
+        filesz: 0,
+        memsz: 0,
+        align: 0,
+    }
+}
