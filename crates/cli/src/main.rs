@@ -5,6 +5,7 @@ mod common;
 mod embed;
 mod explain;
 mod show;
+mod verify;
 mod walk;
 
 use std::process::ExitCode;
@@ -34,6 +35,8 @@ enum Command {
     Show(show::Args),
     /// Predict the failing lookups of every program and library in a tree, without and with notes.
     Audit(audit::Args),
+    /// Check that a rewritten file differs from its original only where ldcache may change it.
+    Verify(verify::Args),
 }
 
 fn main() -> ExitCode {
@@ -44,6 +47,7 @@ fn main() -> ExitCode {
         Command::Explain(args) => explain::run(&args),
         Command::Show(args) => show::run(&args),
         Command::Audit(args) => audit::run(&args),
+        Command::Verify(args) => verify::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

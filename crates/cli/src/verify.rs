@@ -1,0 +1,35 @@
+//! `ldcache verify`: the injector's oracle on two files, for scripts and corpus tests.
+
+use std::path::PathBuf;
+
+use ldcache_note::Present;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// The file before `ldcache embed` or `strip`.
+    original: PathBuf,
+    /// The same file after.
+    rewritten: PathBuf,
+}
+
+/// Checks that the rewritten file differs from the original only where the injector may change it,
+/// and that a note it carries decodes.
+pub fn run(args: &Args) -> Result<(), String> {
+    let read = |path: &PathBuf| std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()));
+    let (old, new) = (read(&args.original)?, read(&args.rewritten)?);
+    if old != new {
+        ldcache_inject::check::check(&old, &new)
+            .map_err(|e| format!("{}: {e}", args.rewritten.display()))?;
+    }
+    let info =
+        ldcache_elf::parse(&new).map_err(|e| format!("{}: {e}", args.rewritten.display()))?;
+    if let Some(present) = Present::read(&info) {
+        present
+            .cache
+            .map_err(|e| format!("{}: {e}", args.rewritten.display()))?;
+        if let Some(fingerprint) = present.fingerprint {
+            fingerprint.map_err(|e| format!("{}: {e}", args.rewritten.display()))?;
+        }
+    }
+    Ok(())
+}
