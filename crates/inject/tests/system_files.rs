@@ -66,6 +66,13 @@ fn rewrite_every_dynamic_elf_file_of_the_system() {
     let mut rewritten = 0;
     let mut refused = Vec::new();
     let mut growth = Vec::new();
+    let mut own_segment = 0;
+    let loads = |data: &[u8]| {
+        object::read::elf::ElfFile64::<object::Endianness>::parse(data).map_or(0, |f| {
+            use object::Object;
+            f.segments().count()
+        })
+    };
     for path in system_files() {
         let Ok(data) = std::fs::read(&path) else {
             continue;
@@ -119,11 +126,12 @@ fn rewrite_every_dynamic_elf_file_of_the_system() {
             .expect("note re-added");
         assert_eq!(again, new, "{}: re-adding differs", path.display());
         growth.push(new.len() - data.len());
+        own_segment += usize::from(loads(&new) > loads(&data));
         rewritten += 1;
     }
     growth.sort_unstable();
     eprintln!(
-        "{rewritten} rewritten, {} refused; growth median {} B, max {} B",
+        "{rewritten} rewritten ({own_segment} needed a load segment of their own), {} refused; growth median {} B, max {} B",
         refused.len(),
         growth[growth.len() / 2],
         growth[growth.len() - 1]
