@@ -303,11 +303,8 @@ fn check_segments(
                     free.push(t.offset..t.file_end());
                 }
             }
-            PT_NULL => {
-                if t.p_type != PT_NULL && t.p_type != PT_NOTE {
-                    return Err("a PT_NULL entry became something other than a PT_NOTE".into());
-                }
-            }
+            // Checked below with the added entries.
+            PT_NULL => {}
             _ => {
                 if s != t {
                     return Err(format!("program header {i} (type {:#x}) changed", s.p_type));
@@ -322,9 +319,15 @@ fn check_segments(
         .map(|s| s.vaddr + s.memsz)
         .max()
         .unwrap_or(0);
-    for t in &b.segments[a.segments.len()..] {
+    // Entries added at the end of the table or in place of PT_NULL ones.
+    let added = b
+        .segments
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| a.segments.get(*i).is_none_or(|s| s.p_type == PT_NULL));
+    for (_, t) in added {
         match t.p_type {
-            PT_NOTE => {}
+            PT_NULL | PT_NOTE => {}
             // A load segment of the notes' own: read-only, past the old end of the file and above
             // every old segment's addresses, mapped at an address congruent with its offset.
             PT_LOAD => {
@@ -343,12 +346,14 @@ fn check_segments(
             _ => return Err("a program header other than PT_NOTE or PT_LOAD was added".into()),
         }
     }
-    // Every note segment lies in a load segment, so the loader sees it in memory.
-    for t in b
+    // Every note segment the injector wrote lies in a load segment, so the loader sees it in memory.
+    let written = b
         .segments
         .iter()
-        .filter(|t| t.p_type == PT_NOTE && t.filesz > 0)
-    {
+        .enumerate()
+        .filter(|(i, t)| a.segments.get(*i) != Some(t))
+        .map(|(_, t)| t);
+    for t in written.filter(|t| t.p_type == PT_NOTE && t.filesz > 0) {
         let mapped = b.segments.iter().any(|l| {
             l.p_type == PT_LOAD
                 && l.contains_file_range(t.offset, t.filesz)
@@ -407,20 +412,42 @@ fn check_growth(
     Ok(())
 }
 
-/// The file ranges of this project's note sections (by name, or without section headers, the
-/// `PT_NOTE` segments holding only `NixOS` notes).
+/// The file ranges of this project's notes: sections named `.note.nixos.ldcache`, and (for files
+/// without section headers) the `NixOS` notes found walking the `PT_NOTE` segments.
 fn note_sections(image: &Image, data: &[u8]) -> Vec<Range<u64>> {
-    (0..image.sections.len())
+    let mut ranges: Vec<Range<u64>> = (0..image.sections.len())
         .filter(|&i| image.section_name(data, i) == SECTION_NAME)
         .map(|i| image.sections[i].offset..image.sections[i].offset + image.sections[i].size)
-        .collect()
+        .collect();
+    for segment in image
+        .segments
+        .iter()
+        .filter(|s| s.p_type == PT_NOTE && s.align <= 4)
+    {
+        let mut at = segment.offset;
+        while at + 12 <= segment.file_end() {
+            let field = |i: u64| image.get(&data[(at + 4 * i) as usize..(at + 4 * i + 4) as usize]);
+            let size = 12 + field(0).div_ceil(4) * 4 + field(1).div_ceil(4) * 4;
+            let name = data.get((at + 12) as usize..(at + 18) as usize);
+            if field(0) == 6 && name == Some(b"NixOS\0") && at + size <= segment.file_end() {
+                ranges.push(at..at + size);
+            }
+            at += size;
+        }
+    }
+    ranges
 }
 
+/// Whether `range` is covered by `ranges` (adjacent ones together).
 fn within(ranges: &[Range<u64>], range: Range<u64>) -> bool {
-    range.is_empty()
-        || ranges
-            .iter()
-            .any(|r| r.start <= range.start && range.end <= r.end)
+    let mut at = range.start;
+    while at < range.end {
+        match ranges.iter().find(|r| r.start <= at && at < r.end) {
+            Some(r) => at = r.end,
+            None => return false,
+        }
+    }
+    true
 }
 
 /// A `PT_INTERP`, `PT_NOTE` or `PT_GNU_PROPERTY` segment keeps its contents, wherever it now is; a

@@ -19,6 +19,7 @@ pub const PF_R: u32 = 4;
 pub const SHT_NOTE: u32 = 7;
 pub const SHT_NOBITS: u32 = 8;
 pub const SHT_SYMTAB: u32 = 2;
+pub const SHT_STRTAB: u32 = 3;
 pub const SHT_DYNSYM: u32 = 11;
 pub const SHF_ALLOC: u64 = 2;
 
@@ -152,7 +153,38 @@ impl Image {
             segments,
             sections,
         };
+        let (phentsize, shentsize) = if image.is_64 { (56, 64) } else { (32, 40) };
+        if image.phentsize != phentsize
+            || (image.shentsize != shentsize && !image.sections.is_empty())
+        {
+            return Err(Refusal::new("unusual program or section header size"));
+        }
+        if !image.segments.iter().any(|s| s.p_type == PT_LOAD) {
+            return Err(Refusal::new("no load segment"));
+        }
         image.check_sizes(data.len() as u64)?;
+        // Names are offsets into a string table that starts with an empty string; anything else
+        // would make every name ambiguous once the table grows.
+        if let Some(names) = image.sections.get(image.shstrndx).filter(|_| shstrndx != 0) {
+            let starts_empty = data.get(names.offset as usize) == Some(&0);
+            // And ends with a terminated string, so no name runs into appended ones.
+            let ends_terminated =
+                data.get((names.offset + names.size).wrapping_sub(1) as usize) == Some(&0);
+            let names_inside = image
+                .sections
+                .iter()
+                .all(|s| u64::from(s.name) < names.size);
+            if names.sh_type != SHT_STRTAB
+                || names.size == 0
+                || !starts_empty
+                || !ends_terminated
+                || !names_inside
+            {
+                return Err(Refusal::new("malformed section name table"));
+            }
+        } else if !image.sections.is_empty() {
+            return Err(Refusal::new("sections without a section name table"));
+        }
         Ok(image)
     }
 

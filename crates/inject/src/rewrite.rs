@@ -86,15 +86,15 @@ fn find_slot(image: &Image, data: &[u8]) -> Result<Option<Slot>, Refusal> {
             note,
         }));
     }
+    // Without section headers: the run of `NixOS` notes that ends a 4-byte-aligned PT_NOTE.
     for (index, segment) in image.segments.iter().enumerate() {
-        if segment.p_type != PT_NOTE || segment.filesz == 0 {
+        if segment.p_type != PT_NOTE || segment.align > 4 {
             continue;
         }
-        let bytes = &data[segment.offset as usize..][..segment.filesz as usize];
-        if all_nixos_notes(image, bytes) {
+        if let Some(start) = trailing_nixos_notes(image, data, segment) {
             return Ok(Some(Slot {
-                offset: segment.offset,
-                size: segment.filesz,
+                offset: start,
+                size: segment.file_end() - start,
                 section: None,
                 note: index,
             }));
@@ -103,20 +103,25 @@ fn find_slot(image: &Image, data: &[u8]) -> Result<Option<Slot>, Refusal> {
     Ok(None)
 }
 
-fn all_nixos_notes(image: &Image, mut bytes: &[u8]) -> bool {
-    let mut any = false;
-    while bytes.len() >= 12 {
-        let namesz = image.get(&bytes[0..4]);
-        let descsz = image.get(&bytes[4..8]);
-        let size = 12 + align(namesz, 4) + align(descsz, 4);
-        if namesz != 6 || &bytes[12..bytes.len().min(18)] != b"NixOS\0" || size > bytes.len() as u64
-        {
-            return false;
+/// Where the `NixOS` notes at the end of a note segment begin, if it ends with some.
+fn trailing_nixos_notes(image: &Image, data: &[u8], segment: &Segment) -> Option<u64> {
+    let mut run = None;
+    let mut at = segment.offset;
+    while at + 12 <= segment.file_end() {
+        let field = |i: u64| image.get(&data[(at + 4 * i) as usize..(at + 4 * i + 4) as usize]);
+        let size = 12 + align(field(0), 4) + align(field(1), 4);
+        if at + size > segment.file_end() {
+            return None;
         }
-        any = true;
-        bytes = &bytes[size as usize..];
+        let ours = field(0) == 6 && &data[(at + 12) as usize..(at + 18) as usize] == b"NixOS\0";
+        run = match (ours, run) {
+            (true, None) => Some(at),
+            (true, run) => run,
+            (false, _) => None,
+        };
+        at += size;
     }
-    any && bytes.is_empty()
+    run.filter(|_| at == segment.file_end())
 }
 
 fn align(value: u64, to: u64) -> u64 {
@@ -550,6 +555,8 @@ impl<'a> Editor<'a> {
         let within = |offset: u64, size: u64| {
             offset >= piece.offset && offset + size <= piece.offset + piece.size
         };
+        // Everything in the piece is loaded where its offset says, so it shifts by the same amounts.
+        let mapped_at = |offset: u64| old_vaddr + (offset - piece.offset);
         let shift = |value: u64, from: u64, to: u64| value - from + to;
         for segment in self.image.segments.iter_mut() {
             if segment.p_type == PT_LOAD || segment.filesz == 0 {
@@ -558,14 +565,20 @@ impl<'a> Editor<'a> {
             let inside = within(segment.offset, segment.filesz);
             let overlaps =
                 segment.offset < piece.offset + piece.size && segment.file_end() > piece.offset;
+            if inside && segment.vaddr != mapped_at(segment.offset) {
+                return Err(Refusal::new(
+                    "a segment's address does not match where it is loaded",
+                ));
+            }
             if inside && matches!(segment.p_type, PT_INTERP | PT_NOTE | PT_GNU_PROPERTY) {
                 segment.offset = shift(segment.offset, piece.offset, at);
-                segment.paddr = shift(
-                    segment.paddr,
-                    segment.vaddr,
-                    new_vaddr + (segment.vaddr - old_vaddr),
-                );
-                segment.vaddr = shift(segment.vaddr, old_vaddr, new_vaddr);
+                let new_address = shift(segment.vaddr, old_vaddr, new_vaddr);
+                // The physical address keeps its distance to the virtual one, whatever it is.
+                segment.paddr = segment
+                    .paddr
+                    .wrapping_sub(segment.vaddr)
+                    .wrapping_add(new_address);
+                segment.vaddr = new_address;
             } else if overlaps {
                 return Err(Refusal::new(
                     "a segment other than PT_INTERP or PT_NOTE covers a section to move",
@@ -578,6 +591,11 @@ impl<'a> Editor<'a> {
                 && section.offset + section.file_size() > piece.offset;
             if overlaps && !within(section.offset, section.size) {
                 return Err(Refusal::new("a section straddles the range to move"));
+            }
+            if overlaps && section.addr != mapped_at(section.offset) {
+                return Err(Refusal::new(
+                    "a section's address does not match where it is loaded",
+                ));
             }
             if overlaps {
                 section.offset = shift(section.offset, piece.offset, at);
