@@ -1,0 +1,87 @@
+{
+  description = "ldcache: a per-DSO shared-library resolution cache for Nix and glibc";
+
+  inputs.nixpkgs.url = "github:NixOS/nixpkgs/nixos-unstable";
+
+  outputs =
+    { self, nixpkgs }:
+    let
+      systems = [
+        "x86_64-linux"
+        "aarch64-linux"
+      ];
+      forAllSystems = f: nixpkgs.lib.genAttrs systems f;
+
+      # Stock nixpkgs: the tool, the hook tests and the tools of the dev
+      # shell build from it (or come from the binary cache).
+      plain = system: nixpkgs.legacyPackages.${system};
+
+      # nixpkgs with the overlay: patched glibc, notes in every package.
+      # Building anything from it rebuilds the world.
+      overlaid =
+        system:
+        import nixpkgs {
+          localSystem = { inherit system; };
+          overlays = [ self.overlays.default ];
+        };
+
+      closureTest = system: import ./tests/nix/closure.nix { pkgs = overlaid system; };
+    in
+    {
+      overlays.default = import ./nix/overlay.nix;
+
+      nixosModules.default = {
+        nixpkgs.overlays = [ self.overlays.default ];
+      };
+
+      packages = forAllSystems (
+        system:
+        let
+          # The very derivation the overlay's hook runs.
+          inherit (overlaid system) ldcache;
+        in
+        {
+          default = ldcache;
+          inherit ldcache;
+          test-closure = (closureTest system).closure;
+        }
+      );
+
+      checks = forAllSystems (system: {
+        # Builds the tool and runs the tests that work in the sandbox.
+        inherit (self.packages.${system}) ldcache;
+        hook = (plain system).callPackage ./tests/hook/check.nix {
+          inherit (self.packages.${system}) ldcache;
+        };
+        # Zero failing library lookups with notes, a storm without.
+        test-closure = (closureTest system).check;
+      });
+
+      devShells = forAllSystems (
+        system:
+        let
+          pkgs = plain system;
+        in
+        {
+          default = pkgs.mkShell {
+            packages = with pkgs; [
+              cargo
+              rustc
+              clippy
+              rustfmt
+              gcc
+              strace
+              patchelf
+              python3
+              bats
+              nixpkgs-fmt
+              deadnix
+            ];
+          };
+        }
+      );
+
+      # The formatter the checks in tests/nix/run.sh use.
+      formatter = forAllSystems (system: (plain system).nixpkgs-fmt);
+    };
+}

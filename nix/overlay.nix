@@ -1,0 +1,87 @@
+# Every package built for a Linux/glibc host gets resolution-cache notes, and
+# glibc gets the loader patch that reads them. Changing glibc changes every
+# package: applying this overlay rebuilds the whole package set.
+_final: prev:
+
+let
+  inherit (prev) lib;
+  inherit (prev.stdenv) buildPlatform hostPlatform;
+
+  # The tool and its hook come from a separate, un-overlaid instance of the
+  # same nixpkgs for the build platform, not from `prev` or `final`:
+  # - nixpkgs applies overlays to every stdenv bootstrap stage. Built from
+  #   `prev`, the tool would need rustc and its dependencies inside the
+  #   bootstrap, built with the patched glibc, and would be rebuilt with the
+  #   world instead of fetched from the binary cache.
+  # - Built from `final`, makeSetupHook (stdenvNoCC, which is derived from
+  #   stdenv) and the tool (stdenv) would need the stdenv that contains the
+  #   hook: infinite recursion.
+  # - For the build platform: the hook is a native build input. When
+  #   cross-compiling it runs on the build machine and edits host files; the
+  #   tool reads and writes ELF files of any class and byte order.
+  # The cost is one extra evaluation of that instance per bootstrap stage.
+  plain = import prev.path {
+    localSystem = { inherit (buildPlatform) system; };
+    overlays = [ ];
+    config = { };
+  };
+
+  ldcache = plain.callPackage ./package.nix { };
+
+  ldcache-hook = plain.makeSetupHook
+    {
+      name = "ldcache-hook";
+      substitutions.ldcache = lib.getExe ldcache;
+    } ../setup-hooks/ldcache.sh;
+
+  # The loader patches by glibc major.minor version: ./glibc/ldcache-<v>.patch.
+  glibcPatches =
+    let
+      versionOf = file: builtins.match "ldcache-([0-9]+\\.[0-9]+)\\.patch" file;
+      files = builtins.filter (file: versionOf file != null) (
+        builtins.attrNames (builtins.readDir ./glibc)
+      );
+    in
+    lib.listToAttrs (
+      map (file: lib.nameValuePair (builtins.head (versionOf file)) (./glibc + "/${file}")) files
+    );
+
+  glibcVersion = lib.versions.majorMinor prev.glibc.version;
+
+  glibcPatch =
+    glibcPatches.${glibcVersion} or (throw (
+      "ldcache: no loader patch for glibc ${glibcVersion} (this nixpkgs' glibc is "
+      + "${prev.glibc.version}); supported: ${lib.concatStringsSep ", " (lib.attrNames glibcPatches)}"
+    ));
+
+  enabled = hostPlatform.isLinux && hostPlatform.libc == "glibc";
+in
+{
+  inherit ldcache ldcache-hook;
+}
+  // lib.optionalAttrs enabled {
+  # Fails on evaluation, not in the middle of a glibc build, when no patch
+  # fits. Every bootstrap stage that builds glibc takes it from here, so
+  # stdenv.cc.libc, and with it every package, gets the patched loader.
+  glibc = builtins.seq glibcPatch (
+    prev.glibc.overrideAttrs (old: {
+      patches = (old.patches or [ ]) ++ [ glibcPatch ];
+    })
+  );
+
+  # In every stage of the bootstrap, not only the final one: the final stage
+  # takes glibc, gcc's libraries, coreutils, bash, zlib, xz, ... from earlier
+  # stages, and those should carry notes too. The tool comes from `plain`, so
+  # no stage needs rustc. Derived stdenvs (stdenvNoCC, gccStdenv, overrideCC,
+  # cross stdenvs) are built with `stdenv.override` and keep the hook.
+  stdenv = prev.stdenv.override (old: {
+    extraNativeBuildInputs = (old.extraNativeBuildInputs or [ ]) ++ [ ldcache-hook ];
+    # Lifted, not extended. The final stdenv may reference only a fixed list
+    # of store paths; the hook is added to that list automatically (as an
+    # extraNativeBuildInput), but the tool's runtime closure (its own glibc
+    # and libgcc from `plain`) cannot be listed without building it, and a
+    # guessed list breaks whenever nixpkgs changes. `disallowedRequisites`
+    # (the bootstrap tools), the check that matters most, is kept.
+    allowedRequisites = null;
+  });
+}

