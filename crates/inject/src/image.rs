@@ -18,6 +18,7 @@ pub const PF_X: u32 = 1;
 pub const PF_R: u32 = 4;
 pub const SHT_NOTE: u32 = 7;
 pub const SHT_NOBITS: u32 = 8;
+pub const SHT_PROGBITS: u32 = 1;
 pub const SHT_SYMTAB: u32 = 2;
 pub const SHT_STRTAB: u32 = 3;
 pub const SHT_DYNSYM: u32 = 11;

@@ -15,7 +15,7 @@ mod image;
 mod rewrite;
 
 pub use edit::Edit;
-pub use rewrite::{rewrite, SECTION_NAME};
+pub use rewrite::{rewrite, SECTION_NAME, SELF_CHECK_FAILED};
 
 use std::fmt;
 

@@ -8,10 +8,11 @@
 //! `.interp` and note sections that follow it (nothing but program and section headers points at
 //! them). The section header table and `.shstrtab` grow at the end of the file for the new section.
 
+use crate::check::check;
 use crate::gap::{self, Gap};
 use crate::image::{
     HeaderField, Image, Section, Segment, PF_R, PT_GNU_PROPERTY, PT_INTERP, PT_LOAD, PT_NOTE,
-    PT_NULL, PT_PHDR, SHF_ALLOC, SHT_DYNSYM, SHT_NOTE, SHT_SYMTAB,
+    PT_NULL, PT_PHDR, SHF_ALLOC, SHT_DYNSYM, SHT_NOTE, SHT_PROGBITS, SHT_SYMTAB,
 };
 use crate::Refusal;
 
@@ -39,27 +40,46 @@ pub fn rewrite(data: &[u8], payload: Option<&[u8]>) -> Result<Option<Vec<u8>>, R
     if image.e_type != ET_EXEC && image.e_type != ET_DYN {
         return Err(Refusal::new("not an executable or shared object"));
     }
+    // The headers are rewritten; a segment whose contents include them would change.
+    let table_end = image.phoff + image.phdr_table_size();
+    let covers_headers = image.segments.iter().any(|s| {
+        matches!(s.p_type, PT_INTERP | PT_NOTE | PT_GNU_PROPERTY)
+            && s.filesz > 0
+            && s.offset < table_end
+    });
+    if covers_headers {
+        return Err(Refusal::new(
+            "a note or interpreter segment covers the headers",
+        ));
+    }
     let slot = find_slot(&image, data)?;
-    match (slot, payload) {
-        (None, None) => Ok(None),
+    let new = match (slot, payload) {
+        (None, None) => return Ok(None),
         (Some(slot), Some(payload))
             if &data[slot.offset as usize..][..slot.size as usize] == payload =>
         {
-            Ok(None)
+            return Ok(None)
         }
         (Some(slot), payload) => {
             let stripped = Editor::new(data, image).strip(slot)?;
             match payload {
-                None => Ok(Some(stripped)),
+                None => stripped,
                 Some(payload) => {
                     let image = Image::parse(&stripped)?;
-                    Editor::new(&stripped, image).insert(payload).map(Some)
+                    Editor::new(&stripped, image).insert(payload)?
                 }
             }
         }
-        (None, Some(payload)) => Editor::new(data, image).insert(payload).map(Some),
-    }
+        (None, Some(payload)) => Editor::new(data, image).insert(payload)?,
+    };
+    // The last line of defence: what the oracle would reject is never written.
+    check(data, &new).map_err(|e| Refusal::new(format!("{SELF_CHECK_FAILED}: {e}")))?;
+    Ok(Some(new))
 }
+
+/// The start of the reason given when the injector's output fails its own check (a defect in the
+/// injector, which the fuzz target hunts for; the file is left alone).
+pub const SELF_CHECK_FAILED: &str = "the rewritten file failed the injector's own check";
 
 /// The existing note: a section named `.note.nixos.ldcache`, or (without section headers) a
 /// `PT_NOTE` whose notes are all owned by `NixOS`.
@@ -585,12 +605,23 @@ impl<'a> Editor<'a> {
                 ));
             }
         }
+        let interp: Vec<bool> = (0..self.image.sections.len())
+            .map(|i| self.image.section_name(self.old, i) == b".interp")
+            .collect();
         let mut moved_sections = Vec::new();
         for (index, section) in self.image.sections.iter_mut().enumerate() {
+            let is_interp = interp[index];
             let overlaps = section.offset < piece.offset + piece.size
                 && section.offset + section.file_size() > piece.offset;
             if overlaps && !within(section.offset, section.size) {
                 return Err(Refusal::new("a section straddles the range to move"));
+            }
+            let movable =
+                section.sh_type == SHT_NOTE || section.sh_type == SHT_PROGBITS && is_interp;
+            if overlaps && !movable {
+                return Err(Refusal::new(
+                    "a section other than .interp or a note lies in the range to move",
+                ));
             }
             if overlaps && section.addr != mapped_at(section.offset) {
                 return Err(Refusal::new(
