@@ -258,6 +258,7 @@ fn check_segments(
 ) -> Result<(), String> {
     let ours_old = note_sections(a, old);
     let ours_new = note_sections(b, new);
+    free.extend(ours_old.iter().chain(&ours_new).cloned());
     for (i, s) in a.segments.iter().enumerate() {
         let Some(t) = b.segments.get(i) else {
             return Err("a program header was removed".into());
@@ -385,6 +386,9 @@ fn check_growth(
         return Err("a load segment grew over bytes that were not zero padding".into());
     }
     let grown = b.segments[index];
+    if grown.flags & 4 == 0 || grown.flags & 2 != 0 {
+        return Err("a load segment that is not read-only grew".into());
+    }
     let delta = grown.vaddr.wrapping_sub(grown.offset);
     let page = b
         .segments

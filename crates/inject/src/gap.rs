@@ -1,7 +1,7 @@
 //! Free room after a load segment: file bytes nothing uses and addresses no other segment maps, into
 //! which the segment can grow without moving anything.
 
-use crate::image::{Image, Segment, PF_W, PT_LOAD};
+use crate::image::{Image, Segment, PF_R, PF_W, PT_LOAD};
 
 /// Room after load segment `load` (an index into `image.segments`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,14 +28,16 @@ pub(crate) fn page_size(image: &Image) -> u64 {
     largest.clamp(4096, 65536).next_power_of_two()
 }
 
-/// Room after every read-only load segment whose file and memory sizes are equal (no `.bss` to
-/// collide with), read-only ones first, then executable ones, each in file order. Writable
-/// segments are never grown.
+/// Room after every readable, non-writable load segment whose file and memory sizes are equal,
+/// read-only ones first, then executable ones, each in file order. Writable segments are never
+/// grown.
 pub fn find(image: &Image, data: &[u8]) -> Vec<Gap> {
     let page = page_size(image);
     let mut gaps: Vec<(bool, Gap)> = Vec::new();
     for (index, load) in image.segments.iter().enumerate() {
-        if load.p_type != PT_LOAD || load.flags & PF_W != 0 || load.filesz != load.memsz {
+        // Readable (the loader reads the notes in memory), not writable, no .bss to collide with.
+        let readable = load.flags & PF_R != 0 && load.flags & PF_W == 0;
+        if load.p_type != PT_LOAD || !readable || load.filesz != load.memsz {
             continue;
         }
         let offset = load.file_end();

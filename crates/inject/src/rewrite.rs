@@ -43,9 +43,10 @@ pub fn rewrite(data: &[u8], payload: Option<&[u8]>) -> Result<Option<Vec<u8>>, R
     // The headers are rewritten; a segment whose contents include them would change.
     let table_end = image.phoff + image.phdr_table_size();
     let covers_headers = image.segments.iter().any(|s| {
+        let overlaps = |start: u64, end: u64| s.offset < end && s.file_end() > start;
         matches!(s.p_type, PT_INTERP | PT_NOTE | PT_GNU_PROPERTY)
             && s.filesz > 0
-            && s.offset < table_end
+            && (overlaps(0, image.ehsize()) || overlaps(image.phoff, table_end))
     });
     if covers_headers {
         return Err(Refusal::new(
