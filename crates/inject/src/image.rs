@@ -200,9 +200,17 @@ impl Image {
                 return Err(Refusal::new("a segment lies outside the file"));
             }
         }
+        let table = self.phoff..self.phoff + self.phdr_table_size();
         for s in &self.sections {
             if !fits(s.offset, s.file_size()) {
                 return Err(Refusal::new("a section lies outside the file"));
+            }
+            let overlaps =
+                |r: std::ops::Range<u64>| s.offset < r.end && s.offset + s.file_size() > r.start;
+            if s.file_size() > 0 && (overlaps(0..self.ehsize()) || overlaps(table.clone())) {
+                return Err(Refusal::new(
+                    "a section overlaps the ELF or program headers",
+                ));
             }
         }
         Ok(())

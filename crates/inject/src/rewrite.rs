@@ -53,6 +53,14 @@ pub fn rewrite(data: &[u8], payload: Option<&[u8]>) -> Result<Option<Vec<u8>>, R
             "a note or interpreter segment covers the headers",
         ));
     }
+    let phdr_mismatch = image.segments.iter().any(|s| {
+        s.p_type == PT_PHDR && (s.offset != image.phoff || s.filesz != image.phdr_table_size())
+    });
+    if phdr_mismatch {
+        return Err(Refusal::new(
+            "PT_PHDR does not describe the program header table",
+        ));
+    }
     let slot = find_slot(&image, data)?;
     let new = match (slot, payload) {
         (None, None) => return Ok(None),
