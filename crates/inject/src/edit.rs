@@ -20,8 +20,8 @@ impl Edit {
     /// refer to), then the headers at the start of the file in one write, then the zeroing of what
     /// moved away or was removed. In-place writes keep every hard link to the file.
     pub fn between(old: &[u8], new: &[u8]) -> Edit {
-        let mut content = Vec::new();
-        let mut cleanup = Vec::new();
+        let mut content: Vec<(u64, Vec<u8>)> = Vec::new();
+        let mut cleanup: Vec<(u64, Vec<u8>)> = Vec::new();
         // The ELF header, and the program header table where it stays in place, are written last
         // in one piece: that write switches the file to its new layout.
         let header_end = match (Image::parse(old), Image::parse(new)) {
@@ -42,12 +42,9 @@ impl Edit {
             while i < new.len() && (i >= old.len() || old[i] != new[i]) {
                 i += 1;
             }
-            let bytes = new[start..i].to_vec();
-            if bytes.iter().all(|&b| b == 0) && i <= old.len() {
-                cleanup.push((start as u64, bytes));
-            } else {
-                content.push((start as u64, bytes));
-            }
+            let zeroing = i <= old.len() && new[start..i].iter().all(|&b| b == 0);
+            let class = if zeroing { &mut cleanup } else { &mut content };
+            push_merged(class, new, start..i);
         }
         let mut writes = content;
         if old.get(..header_end) != Some(&new[..header_end]) {
@@ -78,4 +75,18 @@ impl Edit {
         out.truncate(self.len as usize);
         out
     }
+}
+
+/// Adds the bytes of `range` to the writes, merged with the previous write when only a few
+/// unchanged bytes lie between them: fewer, larger writes.
+fn push_merged(writes: &mut Vec<(u64, Vec<u8>)>, new: &[u8], range: std::ops::Range<usize>) {
+    const CLOSE: usize = 64;
+    if let Some((offset, bytes)) = writes.last_mut() {
+        let end = *offset as usize + bytes.len();
+        if range.start - end <= CLOSE {
+            bytes.extend_from_slice(&new[end..range.end]);
+            return;
+        }
+    }
+    writes.push((range.start as u64, new[range].to_vec()));
 }

@@ -13,19 +13,20 @@
 //! A list of hints only is still recorded when it prunes store directories; an empty one is not, nor
 //! one that names every entry of the search path (it would only make a miss search them twice).
 
-use std::fs::File;
-use std::io::Read;
 use std::path::Path;
+use std::sync::Arc;
 
 use ldcache_elf::{ElfInfo, Endian, Header, NT_NIXOS_LDCACHE};
 
+use crate::store::StoreView;
 use crate::{Cache, Entry, Fingerprint, Place, SearchTag, NT_NIXOS_LDCACHE_FINGERPRINT};
 
-/// What may be taken as immutable.
+/// What may be taken as immutable, and what was learnt about it so far.
 #[derive(Debug, Clone)]
 pub struct Rules {
     /// The store directory, e.g. `/nix/store`.
     pub store_dir: String,
+    view: Arc<StoreView>,
 }
 
 impl Rules {
@@ -37,6 +38,7 @@ impl Rules {
             } else {
                 trimmed.into()
             },
+            view: Arc::default(),
         }
     }
 
@@ -145,16 +147,18 @@ fn places_for(soname: &str, search_path: &str, header: &Header, rules: &Rules) -
             continue;
         }
         let dir = Path::new(entry);
-        if dir.join("glibc-hwcaps").is_dir() {
-            if holds_with_hwcaps(dir, soname) {
+        if rules.view.has_hwcaps(dir) {
+            if rules.view.holds_with_hwcaps(dir, soname) {
                 places.push(Place::Search(entry.to_string()));
                 break;
             }
             continue;
         }
-        let file = format!("{}/{soname}", entry.trim_end_matches('/'));
-        if is_loadable(Path::new(&file), header) {
-            places.push(Place::File(file));
+        if rules.view.is_loadable(dir, soname, header) {
+            places.push(Place::File(format!(
+                "{}/{soname}",
+                entry.trim_end_matches('/')
+            )));
             break;
         }
     }
@@ -166,37 +170,6 @@ fn places_for(soname: &str, search_path: &str, header: &Header, rules: &Rules) -
         places.clear();
     }
     places
-}
-
-/// The soname is in the directory or in one of its `glibc-hwcaps/*` subdirectories.
-fn holds_with_hwcaps(dir: &Path, soname: &str) -> bool {
-    if dir.join(soname).exists() {
-        return true;
-    }
-    std::fs::read_dir(dir.join("glibc-hwcaps"))
-        .map(|subdirs| {
-            subdirs
-                .flatten()
-                .any(|subdir| subdir.path().join(soname).exists())
-        })
-        .unwrap_or(false)
-}
-
-/// Whether the loader would keep this file: it exists, and is not an ELF file of another class or
-/// machine (those the loader skips). Anything else that exists is kept as the loader would (a
-/// broken file fails the same way with or without the cache).
-fn is_loadable(file: &Path, object: &Header) -> bool {
-    let Ok(mut handle) = File::open(file) else {
-        return false;
-    };
-    let mut head = Vec::with_capacity(64);
-    if handle.by_ref().take(64).read_to_end(&mut head).is_err() {
-        return true;
-    }
-    match ldcache_elf::peek_header(&head) {
-        Ok(candidate) => candidate.class == object.class && candidate.machine == object.machine,
-        Err(_) => true,
-    }
 }
 
 #[cfg(test)]

@@ -13,6 +13,7 @@ mod cache;
 mod compute;
 mod fingerprint;
 mod present;
+mod store;
 
 pub use cache::{Cache, DecodeError, Entry, Place};
 pub use compute::{compute, Computed, Rules};
