@@ -192,7 +192,11 @@ impl Image {
     /// Every range the headers describe lies inside the file, without overflow.
     fn check_sizes(&self, len: u64) -> Result<(), Refusal> {
         let fits = |offset: u64, size: u64| offset.checked_add(size).is_some_and(|end| end <= len);
+        let address_space = if self.is_64 { u64::MAX } else { 1 << 32 };
         for s in &self.segments {
+            if s.vaddr.saturating_add(s.memsz) > address_space {
+                return Err(Refusal::new("a segment reaches past the address space"));
+            }
             if !fits(s.offset, s.filesz)
                 || s.vaddr.checked_add(s.memsz).is_none()
                 || s.filesz > s.memsz && s.p_type == PT_LOAD

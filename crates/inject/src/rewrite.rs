@@ -291,7 +291,7 @@ impl<'a> Editor<'a> {
             Ok(plan) => plan,
             // Last resort: a load segment of its own at the end of the file (one more mapping).
             Err(_) => match self.make_room(group, 1 + new_note) {
-                Ok((pieces, slots)) => (pieces, slots, self.new_load_target()),
+                Ok((pieces, slots)) => (pieces, slots, self.new_load_target()?),
                 Err(_) if self.is_library() => {
                     return self.place_with_table(payload, group, 1 + new_note)
                 }
@@ -318,7 +318,7 @@ impl<'a> Editor<'a> {
         group: Option<usize>,
         entries: usize,
     ) -> Result<Vec<u8>, Refusal> {
-        let target = self.new_load_target();
+        let target = self.new_load_target()?;
         let table = target.offset();
         let table_size = self.image.phentsize * (self.image.segments.len() + entries) as u64;
         self.vacated
@@ -376,16 +376,21 @@ impl<'a> Editor<'a> {
 
     /// A new read-only load segment at the end of the file, at the next free page of the address
     /// space and congruent with its offset, so the file needs no page padding.
-    fn new_load_target(&self) -> Target {
+    fn new_load_target(&self) -> Result<Target, Refusal> {
         let page = gap::page_size(&self.image);
         let loads = self.image.segments.iter().filter(|s| s.p_type == PT_LOAD);
         let end = loads.map(|s| s.vaddr + s.memsz).max().unwrap_or(0);
         let offset = align(self.out.len() as u64, 8);
-        Target::NewLoad {
+        let vaddr = end
+            .checked_next_multiple_of(page)
+            .map(|v| v + offset % page)
+            .filter(|v| self.image.is_64 || *v < 1 << 31)
+            .ok_or_else(|| Refusal::new("no address space left for a new segment"))?;
+        Ok(Target::NewLoad {
             offset,
-            vaddr: align(end, page) + offset % page,
+            vaddr,
             align: page,
-        }
+        })
     }
 
     /// Lays out the moved pieces, then the notes, at `target`, and describes them in the headers.
