@@ -1,7 +1,5 @@
 //! Walking the notes of a `PT_NOTE` segment, keeping where each one sits in the file.
 
-use crate::Error;
-
 /// Owner of this project's and patchelf's resolution-cache notes.
 pub const NOTE_OWNER_NIXOS: &[u8] = b"NixOS";
 /// Type of the resolution-cache note (`.note.nixos.ldcache`).
@@ -28,12 +26,14 @@ pub struct Note {
 /// Walks the notes in `data` (a `PT_NOTE` segment found at file offset `base`).
 ///
 /// `align` is the segment's `p_align`; like glibc, 8 means 8-byte padding and anything else 4.
+/// Like the loader's own walks, it stops at the first note that does not fit (some linkers put
+/// 4-byte-aligned notes in an 8-byte-aligned segment): the notes before it are returned.
 pub(crate) fn walk(
     data: &[u8],
     base: u64,
     align: u64,
     read_u32: impl Fn(&[u8]) -> u32,
-) -> Result<Vec<Note>, Error> {
+) -> Vec<Note> {
     let align = if align == 8 { 8 } else { 4 };
     // As in glibc's ELF_NOTE_DESC_OFFSET / ELF_NOTE_NEXT_OFFSET: padding is counted from the start of
     // the note (whose header is 12 bytes), which matters for 8-byte aligned notes.
@@ -45,12 +45,12 @@ pub(crate) fn walk(
         let note = &data[at..];
         let field = |i: usize| read_u32(&note[4 * i..4 * i + 4]) as usize;
         let (namesz, descsz, n_type) = (field(0), field(1), field(2) as u32);
-        let desc_start = pad(12 + namesz).ok_or_else(|| Error::new("ELF note namesz overflows"))?;
-        let desc_end = desc_start
-            .checked_add(descsz)
-            .ok_or_else(|| Error::new("ELF note descsz overflows"))?;
+        let Some(desc_start) = pad(12 + namesz) else {
+            break;
+        };
+        let desc_end = desc_start.saturating_add(descsz);
         if desc_end > note.len() {
-            return Err(Error::new("ELF note extends past its PT_NOTE segment"));
+            break;
         }
         // The last note's padding may be cut off by the segment end.
         let end = pad(desc_end).map_or(note.len(), |end| end.min(note.len()));
@@ -64,5 +64,5 @@ pub(crate) fn walk(
         });
         at += end;
     }
-    Ok(notes)
+    notes
 }

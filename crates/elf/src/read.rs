@@ -91,7 +91,7 @@ fn parse_as<Elf: FileHeader<Endian = Endianness>>(data: &[u8]) -> Result<ElfInfo
                 segment.p_offset(endian).into(),
                 segment.p_align(endian).into(),
                 read_u32,
-            )?);
+            ));
         }
     }
 

@@ -281,7 +281,13 @@ fn check_segments(
                 }
             }
             PT_PHDR => {
-                if (s.offset, s.vaddr) != (t.offset, t.vaddr) || t.filesz != b.phdr_table_size() {
+                // It describes the table, wherever that now is, mapped at its address.
+                let mapped = b.segments.iter().any(|l| {
+                    l.p_type == PT_LOAD
+                        && l.contains_file_range(t.offset, t.filesz)
+                        && t.vaddr == l.vaddr + (t.offset - l.offset)
+                });
+                if t.offset != b.phoff || t.filesz != b.phdr_table_size() || !mapped {
                     return Err("PT_PHDR does not describe the program header table".into());
                 }
             }
