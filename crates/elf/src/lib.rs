@@ -96,7 +96,8 @@ pub struct ElfInfo {
     pub interpreter: Option<String>,
     /// The dynamic section; empty unless `linkage` is `Dynamic` or `StaticPie`.
     pub dynamic: Dynamic,
-    /// Every note in every `PT_NOTE` segment, in file order.
+    /// Every note in every `PT_NOTE` segment (and in `SHT_NOTE` sections the segment walks did not
+    /// reach), in file order.
     #[serde(skip)]
     pub notes: Vec<Note>,
 }

@@ -79,21 +79,16 @@ fn parse_as<Elf: FileHeader<Endian = Endianness>>(data: &[u8]) -> Result<ElfInfo
             let bytes = segment
                 .data(endian, data)
                 .map_err(|()| Error::new("PT_NOTE segment lies outside the file"))?;
-            let read_u32 = |b: &[u8]| {
-                let b = [b[0], b[1], b[2], b[3]];
-                match endian {
-                    Endianness::Little => u32::from_le_bytes(b),
-                    Endianness::Big => u32::from_be_bytes(b),
-                }
-            };
             notes.extend(notes::walk(
                 bytes,
                 segment.p_offset(endian).into(),
                 segment.p_align(endian).into(),
-                read_u32,
+                u32_reader(endian),
             ));
         }
     }
+
+    add_section_notes(file, endian, data, &mut notes);
 
     let (linkage, dynamic) = if header.e_type == elf::ET_REL.0 {
         (Linkage::Relocatable, Dynamic::default())
@@ -118,6 +113,40 @@ fn parse_as<Elf: FileHeader<Endian = Endianness>>(data: &[u8]) -> Result<ElfInfo
         dynamic,
         notes,
     })
+}
+
+/// Notes of `SHT_NOTE` sections that the `PT_NOTE` walks did not reach, each walked with its own
+/// alignment: some linkers (mold) put 4-byte-aligned notes in an 8-byte-aligned segment, where a
+/// segment walk stops early. Section headers are optional; unreadable ones add nothing.
+fn add_section_notes<Elf: FileHeader<Endian = Endianness>>(
+    file: &Elf,
+    endian: Endianness,
+    data: &[u8],
+    notes: &mut Vec<crate::Note>,
+) {
+    let Ok(sections) = file.section_headers(endian, data) else {
+        return;
+    };
+    for section in sections
+        .iter()
+        .filter(|s| s.sh_type(endian) == elf::SHT_NOTE)
+    {
+        let Ok(bytes) = section.data(endian, data) else {
+            continue;
+        };
+        let offset: u64 = section.sh_offset(endian).into();
+        for note in notes::walk(
+            bytes,
+            offset,
+            section.sh_addralign(endian).into(),
+            u32_reader(endian),
+        ) {
+            if !notes.iter().any(|known| known.offset == note.offset) {
+                notes.push(note);
+            }
+        }
+    }
+    notes.sort_by_key(|note| note.offset);
 }
 
 /// A separate debug file keeps the program headers but turns allocated sections into `SHT_NOBITS`,
@@ -232,4 +261,15 @@ fn bytes_at_address<'data, Elf: FileHeader<Endian = Endianness>>(
 
 fn utf8(bytes: &[u8], what: &str) -> Result<String, Error> {
     String::from_utf8(bytes.to_vec()).map_err(|_| Error::new(format!("{what} is not valid UTF-8")))
+}
+
+/// Reads a 4-byte field in the file's byte order.
+fn u32_reader(endian: Endianness) -> impl Fn(&[u8]) -> u32 {
+    move |b: &[u8]| {
+        let b = [b[0], b[1], b[2], b[3]];
+        match endian {
+            Endianness::Little => u32::from_le_bytes(b),
+            Endianness::Big => u32::from_be_bytes(b),
+        }
+    }
 }
