@@ -167,7 +167,7 @@ struct Editor<'a> {
 }
 
 /// Something that moves into the gap as one piece: the file range of a `PT_INTERP` or `PT_NOTE`.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Piece {
     offset: u64,
     size: u64,
@@ -284,8 +284,11 @@ impl<'a> Editor<'a> {
         }
         let new_note = usize::from(group.is_none());
         let in_gap = self.make_room(group, new_note).and_then(|(pieces, slots)| {
-            let need = pieces.iter().map(|p| p.size + p.align).sum::<u64>() + len + 4;
-            Ok((pieces, slots, Target::Gap(pick(&gaps, 8, need)?)))
+            Ok((
+                pieces.clone(),
+                slots,
+                Target::Gap(pick(&gaps, &pieces, len)?),
+            ))
         });
         let (pieces, slots, target) = match in_gap {
             Ok(plan) => plan,
@@ -840,16 +843,20 @@ impl<'a> Editor<'a> {
     }
 }
 
-/// The first gap with room for `need` bytes after aligning to `alignment`.
-fn pick(gaps: &[Gap], alignment: u64, need: u64) -> Result<Gap, Refusal> {
+/// The first gap with room for the pieces and the notes.
+fn pick(gaps: &[Gap], pieces: &[Piece], len: u64) -> Result<Gap, Refusal> {
     gaps.iter()
         .copied()
-        .find(|g| align(g.offset, alignment) - g.offset + need <= g.len)
-        .ok_or_else(|| {
-            Refusal::new(format!(
-                "no free room of {need} bytes after a read-only load segment"
-            ))
-        })
+        .find(|g| layout_end(g.offset, pieces, len) - g.offset <= g.len)
+        .ok_or_else(|| Refusal::new("no free room after a read-only load segment"))
+}
+
+/// Where the pieces, then notes of `len` bytes, end when laid out from `start` as `place` does.
+fn layout_end(start: u64, pieces: &[Piece], len: u64) -> u64 {
+    let at = pieces
+        .iter()
+        .fold(start, |at, p| align(at, p.align) + p.size);
+    align(at, 4) + len
 }
 
 fn null_segment() -> Segment {
