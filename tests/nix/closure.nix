@@ -1,4 +1,4 @@
-# The end-to-end test that needs Nix and a full rebuild (see docs/nix.md):
+# The end-to-end test that needs Nix and a full rebuild (see the README, "Using it with Nix"):
 # programs built with the overlaid package set, run under strace.
 # `pkgs` must be nixpkgs with nix/overlay.nix applied.
 #

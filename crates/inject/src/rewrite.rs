@@ -132,9 +132,14 @@ fn find_slot(image: &Image, data: &[u8]) -> Result<Option<Slot>, Refusal> {
     Ok(None)
 }
 
-/// Where the `NixOS` notes at the end of a note segment begin, if it ends with some.
-fn trailing_nixos_notes(image: &Image, data: &[u8], segment: &Segment) -> Option<u64> {
-    let mut run = None;
+/// Walks the 4-byte-aligned notes of a segment: calls `each` with each note's offset and whether
+/// it is a `NixOS` note; returns where the walk ended (`None` if a note runs past the segment).
+fn walk_notes(
+    image: &Image,
+    data: &[u8],
+    segment: &Segment,
+    mut each: impl FnMut(u64, bool),
+) -> Option<u64> {
     let mut at = segment.offset;
     while at + 12 <= segment.file_end() {
         let field = |i: u64| image.get(&data[(at + 4 * i) as usize..(at + 4 * i + 4) as usize]);
@@ -142,15 +147,31 @@ fn trailing_nixos_notes(image: &Image, data: &[u8], segment: &Segment) -> Option
         if at + size > segment.file_end() {
             return None;
         }
-        let ours = field(0) == 6 && &data[(at + 12) as usize..(at + 18) as usize] == b"NixOS\0";
+        each(
+            at,
+            field(0) == 6 && &data[(at + 12) as usize..(at + 18) as usize] == b"NixOS\0",
+        );
+        at += size;
+    }
+    Some(at)
+}
+
+/// Where the notes of a segment end when walked (its end, for a well-formed one).
+fn note_ends(image: &Image, data: &[u8], segment: &Segment) -> Option<u64> {
+    walk_notes(image, data, segment, |_, _| {})
+}
+
+/// Where the `NixOS` notes at the end of a note segment begin, if it ends with some.
+fn trailing_nixos_notes(image: &Image, data: &[u8], segment: &Segment) -> Option<u64> {
+    let mut run = None;
+    let end = walk_notes(image, data, segment, |at, ours| {
         run = match (ours, run) {
             (true, None) => Some(at),
             (true, run) => run,
             (false, _) => None,
         };
-        at += size;
-    }
-    run.filter(|_| at == segment.file_end())
+    })?;
+    run.filter(|_| end == segment.file_end())
 }
 
 fn align(value: u64, to: u64) -> u64 {
@@ -267,6 +288,7 @@ impl<'a> Editor<'a> {
                 && s.filesz > 0
                 && s.filesz % 4 == 0
                 && s.offset % 4 == 0
+                && note_ends(&self.image, self.old, s) == Some(s.file_end())
         });
         if let Some(index) = group {
             let end = self.image.segments[index].file_end();
