@@ -54,7 +54,13 @@ pub fn rewrite(data: &[u8], payload: Option<&[u8]>) -> Result<Option<Vec<u8>>, R
         ));
     }
     let phdr_mismatch = image.segments.iter().any(|s| {
-        s.p_type == PT_PHDR && (s.offset != image.phoff || s.filesz != image.phdr_table_size())
+        let mapped = image.segments.iter().any(|l| {
+            l.p_type == PT_LOAD
+                && l.contains_file_range(s.offset, s.filesz)
+                && s.vaddr == l.vaddr + (s.offset - l.offset)
+        });
+        s.p_type == PT_PHDR
+            && (s.offset != image.phoff || s.filesz != image.phdr_table_size() || !mapped)
     });
     if phdr_mismatch {
         return Err(Refusal::new(
