@@ -577,6 +577,9 @@ impl<'a> Editor<'a> {
             if covered >= needed_end {
                 break;
             }
+            if piece.offset < covered {
+                return Err(Refusal::new("overlapping note or interpreter segments"));
+            }
             // Only zero padding may lie between the pieces.
             if self.old[covered as usize..piece.offset as usize]
                 .iter()
