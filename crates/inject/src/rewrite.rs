@@ -311,17 +311,19 @@ impl<'a> Editor<'a> {
             }
         }
         let new_note = usize::from(group.is_none());
-        let in_gap = self.make_room(group, new_note).and_then(|(pieces, slots)| {
-            Ok((
-                pieces.clone(),
-                slots,
-                Target::Gap(pick(&gaps, &pieces, len)?),
-            ))
-        });
+        let in_gap = self
+            .make_room(group, 0, new_note)
+            .and_then(|(pieces, slots)| {
+                Ok((
+                    pieces.clone(),
+                    slots,
+                    Target::Gap(pick(&gaps, &pieces, len)?),
+                ))
+            });
         let (pieces, slots, target) = match in_gap {
             Ok(plan) => plan,
             // Last resort: a load segment of its own at the end of the file (one more mapping).
-            Err(_) => match self.make_room(group, 1 + new_note) {
+            Err(_) => match self.make_room(group, 1, new_note) {
                 Ok((pieces, slots)) => (pieces, slots, self.new_load_target()?),
                 Err(_) if self.is_library() => {
                     return self.place_with_table(payload, group, 1 + new_note)
@@ -366,7 +368,7 @@ impl<'a> Editor<'a> {
             phdr.paddr = phdr.vaddr;
         }
         self.out.resize((table + table_size) as usize, 0);
-        let (pieces, _) = self.make_room(group, 0)?;
+        let (pieces, _) = self.make_room(group, 0, 0)?;
         let slots = vec![None; entries];
         self.place(payload, target, table + table_size, pieces, slots, group)
     }
@@ -377,17 +379,28 @@ impl<'a> Editor<'a> {
     fn make_room(
         &self,
         group: Option<usize>,
-        entries: usize,
+        loads: usize,
+        notes: usize,
     ) -> Result<(Vec<Piece>, Vec<Option<usize>>), Refusal> {
-        let nulls = self
+        let mut free: Vec<usize> = (0..self.image.segments.len())
+            .filter(|&i| self.image.segments[i].p_type == PT_NULL)
+            .collect();
+        // Load segments stay sorted by address: a new one (the highest) only takes a PT_NULL entry
+        // after every other load segment.
+        let last_load = self
             .image
             .segments
             .iter()
-            .enumerate()
-            .filter(|(_, s)| s.p_type == PT_NULL);
-        let mut slots: Vec<Option<usize>> = nulls.map(|(i, _)| Some(i)).take(entries).collect();
-        let appended = entries - slots.len();
-        slots.extend(std::iter::repeat_n(None, appended));
+            .rposition(|s| s.p_type == PT_LOAD);
+        let mut take = |after: Option<usize>| {
+            let at = free
+                .iter()
+                .position(|&i| after.is_none_or(|last| i > last))?;
+            Some(free.remove(at))
+        };
+        let mut slots: Vec<Option<usize>> = (0..loads).map(|_| take(last_load)).collect();
+        slots.extend((0..notes).map(|_| take(None)));
+        let appended = slots.iter().filter(|slot| slot.is_none()).count();
         let mut pieces = if appended > 0 {
             self.pieces_after_table(appended as u64)?
         } else {
@@ -507,18 +520,9 @@ impl<'a> Editor<'a> {
     /// `PT_PHDR` then covers too). Load segments stay sorted by address: a new one has the highest.
     fn add_segments(&mut self, segments: Vec<Segment>, slots: Vec<Option<usize>>) {
         for (segment, slot) in segments.into_iter().zip(slots) {
-            let last_load = self
-                .image
-                .segments
-                .iter()
-                .rposition(|s| s.p_type == PT_LOAD);
             match slot {
-                Some(index)
-                    if segment.p_type != PT_LOAD || last_load.is_none_or(|last| index > last) =>
-                {
-                    self.image.segments[index] = segment;
-                }
-                _ => {
+                Some(index) => self.image.segments[index] = segment,
+                None => {
                     self.image.segments.push(segment);
                     let entry = self.image.phentsize;
                     for phdr in self
