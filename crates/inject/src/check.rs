@@ -47,19 +47,15 @@ pub fn check(old: &[u8], new: &[u8]) -> Result<(), String> {
     // Every other byte is the same.
     let len = old.len().min(new.len());
     let mut i = 0;
-    while i < len {
-        if old[i] != new[i] {
-            let at = i as u64;
-            match free.iter().find(|r| r.contains(&at)) {
-                Some(range) => i = range.end.min(len as u64) as usize,
-                None => {
-                    return Err(format!(
-                        "byte {at:#x} changed outside any part the injector may change"
-                    ))
-                }
+    while let Some(at) = crate::next_difference(old, new, i) {
+        let at = at as u64;
+        match free.iter().find(|r| r.contains(&at)) {
+            Some(range) => i = range.end.min(len as u64) as usize,
+            None => {
+                return Err(format!(
+                    "byte {at:#x} changed outside any part the injector may change"
+                ))
             }
-        } else {
-            i += 1;
         }
     }
     Ok(())

@@ -34,9 +34,12 @@ impl Edit {
         let header_end = header_end.min(new.len() as u64) as usize;
         let mut i = header_end;
         while i < new.len() {
-            if i < old.len() && old[i] == new[i] {
-                i += 1;
-                continue;
+            // Skip what is unchanged in large steps.
+            i = crate::next_difference(old, new, i)
+                .unwrap_or(old.len().min(new.len()))
+                .max(i);
+            if i >= new.len() {
+                break;
             }
             let start = i;
             while i < new.len() && (i >= old.len() || old[i] != new[i]) {

@@ -40,3 +40,19 @@ impl fmt::Display for Refusal {
 }
 
 impl std::error::Error for Refusal {}
+
+/// The first offset at or after `from` where `a` and `b` differ, within their common length;
+/// compares whole blocks first, as the files are mostly equal.
+pub(crate) fn next_difference(a: &[u8], b: &[u8], from: usize) -> Option<usize> {
+    const BLOCK: usize = 4096;
+    let len = a.len().min(b.len());
+    let mut at = from;
+    while at < len {
+        let end = (at + BLOCK).min(len);
+        if a[at..end] != b[at..end] {
+            return (at..end).find(|&i| a[i] != b[i]);
+        }
+        at = end;
+    }
+    None
+}
