@@ -278,12 +278,7 @@ fn check_segments(
             }
             PT_PHDR => {
                 // It describes the table, wherever that now is, mapped at its address.
-                let mapped = b.segments.iter().any(|l| {
-                    l.p_type == PT_LOAD
-                        && l.contains_file_range(t.offset, t.filesz)
-                        && t.vaddr == l.vaddr + (t.offset - l.offset)
-                });
-                if t.offset != b.phoff || t.filesz != b.phdr_table_size() || !mapped {
+                if t.offset != b.phoff || t.filesz != b.phdr_table_size() || !b.maps(t) {
                     return Err("PT_PHDR does not describe the program header table".into());
                 }
             }
@@ -357,12 +352,7 @@ fn check_segments(
         .filter(|(i, t)| a.segments.get(*i) != Some(t))
         .map(|(_, t)| t);
     for t in written.filter(|t| t.p_type == PT_NOTE && t.filesz > 0) {
-        let mapped = b.segments.iter().any(|l| {
-            l.p_type == PT_LOAD
-                && l.contains_file_range(t.offset, t.filesz)
-                && t.vaddr == l.vaddr + (t.offset - l.offset)
-        });
-        if !mapped {
+        if !b.maps(t) {
             return Err("a PT_NOTE is not mapped by a load segment at its address".into());
         }
     }
@@ -392,15 +382,7 @@ fn check_growth(
         return Err("a load segment that is not read-only grew".into());
     }
     let delta = grown.vaddr.wrapping_sub(grown.offset);
-    let page = b
-        .segments
-        .iter()
-        .filter(|l| l.p_type == PT_LOAD)
-        .map(|l| l.align)
-        .max()
-        .unwrap_or(0)
-        .clamp(4096, 65536)
-        .next_power_of_two();
+    let page = b.page_size();
     let added_addresses = added.start.wrapping_add(delta)..added.end.wrapping_add(delta);
     for (i, other) in b.segments.iter().enumerate() {
         if other.p_type != PT_LOAD || i == index || other.memsz == 0 {
@@ -480,15 +462,8 @@ fn check_covered_range(
     if t.paddr.wrapping_sub(t.vaddr) != s.paddr.wrapping_sub(s.vaddr) {
         return Err("its physical address does not follow".into());
     }
-    if t.filesz > 0 && t.offset != s.offset {
-        let mapped = b.segments.iter().any(|l| {
-            l.p_type == PT_LOAD
-                && l.contains_file_range(t.offset, t.filesz)
-                && t.vaddr == l.vaddr + (t.offset - l.offset)
-        });
-        if !mapped {
-            return Err("its new place is not mapped at its address".into());
-        }
+    if t.filesz > 0 && t.offset != s.offset && !b.maps(t) {
+        return Err("its new place is not mapped at its address".into());
     }
     Ok(())
 }

@@ -15,24 +15,11 @@ pub struct Gap {
     pub len: u64,
 }
 
-/// The page size the loader may map with: the largest `p_align` of the load segments, at least 4 KiB
-/// and at most 64 KiB (what the file itself promises to tolerate).
-pub(crate) fn page_size(image: &Image) -> u64 {
-    let largest = image
-        .segments
-        .iter()
-        .filter(|s| s.p_type == PT_LOAD)
-        .map(|s| s.align)
-        .max()
-        .unwrap_or(0);
-    largest.clamp(4096, 65536).next_power_of_two()
-}
-
 /// Room after every readable, non-writable load segment whose file and memory sizes are equal,
 /// read-only ones first, then executable ones, each in file order. Writable segments are never
 /// grown.
 pub fn find(image: &Image, data: &[u8]) -> Vec<Gap> {
-    let page = page_size(image);
+    let page = image.page_size();
     let mut gaps: Vec<(bool, Gap)> = Vec::new();
     for (index, load) in image.segments.iter().enumerate() {
         // Readable (the loader reads the notes in memory), not writable, no .bss to collide with.

@@ -242,6 +242,28 @@ impl Image {
         }
     }
 
+    /// Whether a load segment maps `segment`'s file bytes at its address.
+    pub fn maps(&self, segment: &Segment) -> bool {
+        self.segments.iter().any(|l| {
+            l.p_type == PT_LOAD
+                && l.contains_file_range(segment.offset, segment.filesz)
+                && segment.vaddr == l.vaddr + (segment.offset - l.offset)
+        })
+    }
+
+    /// The page size the loader may map with: the largest `p_align` of the load segments, at
+    /// least 4 KiB and at most 64 KiB (what the file itself promises to tolerate).
+    pub fn page_size(&self) -> u64 {
+        let largest = self
+            .segments
+            .iter()
+            .filter(|s| s.p_type == PT_LOAD)
+            .map(|s| s.align)
+            .max()
+            .unwrap_or(0);
+        largest.clamp(4096, 65536).next_power_of_two()
+    }
+
     pub fn phdr_table_size(&self) -> u64 {
         self.phentsize * self.segments.len() as u64
     }

@@ -54,13 +54,8 @@ pub fn rewrite(data: &[u8], payload: Option<&[u8]>) -> Result<Option<Vec<u8>>, R
         ));
     }
     let phdr_mismatch = image.segments.iter().any(|s| {
-        let mapped = image.segments.iter().any(|l| {
-            l.p_type == PT_LOAD
-                && l.contains_file_range(s.offset, s.filesz)
-                && s.vaddr == l.vaddr + (s.offset - l.offset)
-        });
         s.p_type == PT_PHDR
-            && (s.offset != image.phoff || s.filesz != image.phdr_table_size() || !mapped)
+            && (s.offset != image.phoff || s.filesz != image.phdr_table_size() || !image.maps(s))
     });
     if phdr_mismatch {
         return Err(Refusal::new(
@@ -421,7 +416,7 @@ impl<'a> Editor<'a> {
     /// A new read-only load segment at the end of the file, at the next free page of the address
     /// space and congruent with its offset, so the file needs no page padding.
     fn new_load_target(&self) -> Result<Target, Refusal> {
-        let page = gap::page_size(&self.image);
+        let page = self.image.page_size();
         let loads = self.image.segments.iter().filter(|s| s.p_type == PT_LOAD);
         let end = loads.map(|s| s.vaddr + s.memsz).max().unwrap_or(0);
         let offset = align(self.out.len() as u64, 8);
