@@ -13,12 +13,7 @@
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
-KEEP=0
-if [ "${1:-}" = -k ]; then
-  KEEP=1
-  shift
-fi
-FILTER=${1:-}
+parse_options "$@"
 
 # triple | Debian architecture | qemu-user binary | extra compiler flags | linkers (bfd, lld)
 TARGETS=(

@@ -12,6 +12,16 @@ PASSED=0
 FAILED=0
 FAILURES=()
 
+# The scripts' options: [-k] [FILTER] -> KEEP (1 keeps the work directory), FILTER.
+parse_options() {
+  KEEP=0
+  if [ "${1:-}" = -k ]; then
+    KEEP=1
+    shift
+  fi
+  FILTER=${1:-}
+}
+
 ok() {
   PASSED=$((PASSED + 1))
   echo "ok $*"

@@ -8,12 +8,7 @@
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
-KEEP=0
-if [ "${1:-}" = -k ]; then
-  KEEP=1
-  shift
-fi
-FILTER=${1:-}
+parse_options "$@"
 
 need_packages gcc gcc-multilib clang lld mold binutils elfutils python3 libc6-dev
 build_tool
