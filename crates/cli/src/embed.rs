@@ -237,12 +237,13 @@ pub fn embed_file(path: &Path, rules: &Rules) -> io::Result<Outcome> {
         Ok(info) => info,
         Err(error) => return Ok(Outcome::Refused(format!("unreadable ELF: {error}"))),
     };
+    let noted = has_note(&info);
     let payload = match skip_reason(&info) {
-        Some(reason) if !has_note(&data) => return Ok(Outcome::Skipped(reason)),
+        Some(reason) if !noted => return Ok(Outcome::Skipped(reason)),
         Some(_) => None,
         None => ldcache_note::compute(&info, rules).map(|c| c.section(info.header.endian)),
     };
-    if payload.is_none() && !has_note(&data) {
+    if payload.is_none() && !noted {
         return Ok(Outcome::Skipped("nothing to cache"));
     }
     let done = if payload.is_some() {
@@ -257,19 +258,17 @@ pub fn strip_file(path: &Path) -> io::Result<Outcome> {
     let Some(data) = read_elf(path)? else {
         return Ok(Outcome::Skipped("not ELF"));
     };
-    if !has_note(&data) {
+    if !ldcache_elf::parse(&data).is_ok_and(|info| has_note(&info)) {
         return Ok(Outcome::Unchanged);
     }
     apply(path, &data, None, Outcome::Removed)
 }
 
 /// Whether the file carries a resolution-cache note (of any writer).
-fn has_note(data: &[u8]) -> bool {
-    ldcache_elf::parse(data).is_ok_and(|info| {
-        info.notes_of(ldcache_elf::NOTE_OWNER_NIXOS, ldcache_elf::NT_NIXOS_LDCACHE)
-            .next()
-            .is_some()
-    })
+fn has_note(info: &ElfInfo) -> bool {
+    info.notes_of(ldcache_elf::NOTE_OWNER_NIXOS, ldcache_elf::NT_NIXOS_LDCACHE)
+        .next()
+        .is_some()
 }
 
 fn apply(path: &Path, data: &[u8], payload: Option<&[u8]>, done: Outcome) -> io::Result<Outcome> {
