@@ -8,13 +8,16 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+use memmap2::Mmap;
+
 use ldcache_elf::{ElfInfo, Linkage};
-use ldcache_inject::{rewrite, Edit};
+use ldcache_inject::{rewrite_into, Edit, Output};
 use ldcache_note::Rules;
 use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::common::StoreArgs;
+use crate::copy::Copy;
 use crate::walk::regular_files;
 
 #[derive(clap::Args)]
@@ -204,16 +207,18 @@ fn report(summary: &Summary, json: bool, done: &str) {
     );
 }
 
-/// Reads a file that starts with the ELF magic; `None` for anything else.
-fn read_elf(path: &Path) -> io::Result<Option<Vec<u8>>> {
+/// A file that starts with the ELF magic, and its bytes; `None` for anything else. Mapped, not
+/// read: most of a file's bytes are never looked at.
+fn read_elf(path: &Path) -> io::Result<Option<(File, Mmap)>> {
     let mut file = File::open(path)?;
     let mut magic = [0u8; 4];
     if file.read(&mut magic)? < 4 || magic != *b"\x7fELF" {
         return Ok(None);
     }
-    let mut data = magic.to_vec();
-    file.read_to_end(&mut data)?;
-    Ok(Some(data))
+    // SAFETY: the mapping is read while nothing else changes the file: the files given to embed
+    // and strip are a build's own outputs (and this process writes them only after reading).
+    let map = unsafe { Mmap::map(&file)? };
+    Ok(Some((file, map)))
 }
 
 /// Why a readable ELF file takes no note, if it does not.
@@ -230,7 +235,7 @@ fn skip_reason(info: &ElfInfo) -> Option<&'static str> {
 }
 
 pub fn embed_file(path: &Path, rules: &Rules) -> io::Result<Outcome> {
-    let Some(data) = read_elf(path)? else {
+    let Some((file, data)) = read_elf(path)? else {
         return Ok(Outcome::Skipped("not ELF"));
     };
     let info = match ldcache_elf::parse(&data) {
@@ -251,17 +256,17 @@ pub fn embed_file(path: &Path, rules: &Rules) -> io::Result<Outcome> {
     } else {
         Outcome::Removed
     };
-    apply(path, &data, payload.as_deref(), done)
+    apply(path, &file, &data, payload.as_deref(), done)
 }
 
 pub fn strip_file(path: &Path) -> io::Result<Outcome> {
-    let Some(data) = read_elf(path)? else {
+    let Some((file, data)) = read_elf(path)? else {
         return Ok(Outcome::Skipped("not ELF"));
     };
     if !ldcache_elf::parse(&data).is_ok_and(|info| has_note(&info)) {
         return Ok(Outcome::Unchanged);
     }
-    apply(path, &data, None, Outcome::Removed)
+    apply(path, &file, &data, None, Outcome::Removed)
 }
 
 /// Whether the file carries a resolution-cache note (of any writer).
@@ -271,11 +276,21 @@ fn has_note(info: &ElfInfo) -> bool {
         .is_some()
 }
 
-fn apply(path: &Path, data: &[u8], payload: Option<&[u8]>, done: Outcome) -> io::Result<Outcome> {
-    match rewrite(data, payload) {
+fn apply(
+    path: &Path,
+    file: &File,
+    data: &[u8],
+    payload: Option<&[u8]>,
+    done: Outcome,
+) -> io::Result<Outcome> {
+    // No rewrite grows a file by more than its own length (everything it may move or append
+    // again, once) plus the notes and a few headers: room enough that the copy never moves.
+    let room = data.len() + payload.map_or(0, <[u8]>::len) + 4096;
+    let copy = || Copy::of(file, data.len(), room).unwrap_or_else(|_| Copy::copy_of(data));
+    match rewrite_into(data, payload, copy) {
         Ok(None) => Ok(Outcome::Unchanged),
         Ok(Some(new)) => {
-            write_in_place(path, &Edit::between(data, &new))?;
+            write_in_place(path, &Edit::within(data, &new.bytes, &new.written))?;
             Ok(done)
         }
         Err(refusal) => Ok(Outcome::Refused(refusal.to_string())),

@@ -2,6 +2,7 @@
 
 mod audit;
 mod common;
+mod copy;
 mod embed;
 mod explain;
 mod show;

@@ -19,6 +19,12 @@ use crate::SECTION_NAME;
 
 /// Checks `new` against `old`; `Err` says what differs where it must not.
 pub fn check(old: &[u8], new: &[u8]) -> Result<(), String> {
+    check_within(old, new, std::slice::from_ref(&crate::WHOLE_FILE))
+}
+
+/// [`check`], told that `new` can differ from `old` only in `changed` (sorted, disjoint ranges)
+/// and past the old end of the file: bytes elsewhere are not compared.
+pub fn check_within(old: &[u8], new: &[u8], changed: &[Range<u64>]) -> Result<(), String> {
     let a = Image::parse(old).map_err(|e| format!("old file: {e}"))?;
     let b = Image::parse(new).map_err(|e| format!("new file: {e}"))?;
     if (a.is_64, a.big_endian, a.e_type, a.phentsize)
@@ -43,22 +49,84 @@ pub fn check(old: &[u8], new: &[u8]) -> Result<(), String> {
 
     check_sections(&a, old, &b, new, &mut free)?;
     check_segments(&a, &b, old, new, &mut free)?;
+    check_table_places(&a, old, &b)?;
 
     // Every other byte is the same.
-    let len = old.len().min(new.len());
-    let mut i = 0;
-    while let Some(at) = crate::next_difference(old, new, i) {
-        let at = at as u64;
-        match free.iter().find(|r| r.contains(&at)) {
-            Some(range) => i = range.end.min(len as u64) as usize,
-            None => {
-                return Err(format!(
-                    "byte {at:#x} changed outside any part the injector may change"
-                ))
+    let len = old.len().min(new.len()) as u64;
+    for range in changed {
+        let end = range.end.min(len) as usize;
+        let mut i = range.start.min(len) as usize;
+        while let Some(at) = crate::next_difference(&old[..end], &new[..end], i) {
+            let at = at as u64;
+            match free.iter().find(|r| r.contains(&at)) {
+                Some(range) => i = range.end.min(end as u64) as usize,
+                None => {
+                    return Err(format!(
+                        "byte {at:#x} changed outside any part the injector may change"
+                    ))
+                }
             }
         }
     }
     Ok(())
+}
+
+/// The section header table and `.shstrtab`, when they moved, took only their old places or zero
+/// bytes nothing used in the old file, and they overlap nothing the new file uses.
+fn check_table_places(a: &Image, old: &[u8], b: &Image) -> Result<(), String> {
+    let table =
+        |image: &Image| image.shoff..image.shoff + image.shentsize * image.sections.len() as u64;
+    let names = |image: &Image| {
+        image
+            .sections
+            .get(image.shstrndx)
+            .map_or(0..0, |s| s.offset..s.offset + s.file_size())
+    };
+    let old_used: Vec<Range<u64>> = used_ranges(a)
+        .into_iter()
+        .filter(|r| *r != names(a))
+        .collect();
+    let new_used = used_ranges(b);
+    for (what, range) in [("section header table", table(b)), (".shstrtab", names(b))] {
+        if range == table(a) || range == names(a) || range.is_empty() {
+            continue;
+        }
+        let overlaps = |r: &Range<u64>| r.start < range.end && range.start < r.end;
+        let kept = |at: u64| table(a).contains(&at) || names(a).contains(&at);
+        let was_free = !old_used.iter().any(overlaps)
+            && (range.start..range.end.min(old.len() as u64))
+                .all(|at| old[at as usize] == 0 || kept(at));
+        if !was_free {
+            return Err(format!("the {what} moved over bytes the old file used"));
+        }
+        let others = new_used.iter().filter(|r| **r != range);
+        if others
+            .chain([&table(b)])
+            .filter(|r| **r != range)
+            .any(overlaps)
+        {
+            return Err(format!("the {what} overlaps what the new file uses"));
+        }
+    }
+    Ok(())
+}
+
+/// The file ranges of the ELF header, the program header table, every segment and every section
+/// with contents.
+fn used_ranges(image: &Image) -> Vec<Range<u64>> {
+    let mut used = vec![
+        0..image.ehsize(),
+        image.phoff..image.phoff + image.phdr_table_size(),
+    ];
+    used.extend(image.segments.iter().map(|s| s.offset..s.file_end()));
+    used.extend(
+        image
+            .sections
+            .iter()
+            .map(|s| s.offset..s.offset + s.file_size()),
+    );
+    used.retain(|r| !r.is_empty());
+    used
 }
 
 /// Only `e_phnum`, `e_shoff`, `e_shnum` may differ in the ELF header.

@@ -2,8 +2,10 @@
 
 use std::fs::File;
 use std::io;
+use std::ops::Range;
 use std::os::unix::fs::FileExt;
 
+use crate::draft::merged;
 use crate::image::Image;
 
 /// The byte ranges where a new version of a file differs from the old one, in write order.
@@ -20,6 +22,12 @@ impl Edit {
     /// refer to), then the headers at the start of the file in one write, then the zeroing of what
     /// moved away or was removed. In-place writes keep every hard link to the file.
     pub fn between(old: &[u8], new: &[u8]) -> Edit {
+        Edit::within(old, new, std::slice::from_ref(&crate::WHOLE_FILE))
+    }
+
+    /// [`Edit::between`], told that `new` can differ from `old` only in `changed` (sorted,
+    /// disjoint ranges) and past the old end of the file: bytes elsewhere are not compared.
+    pub fn within(old: &[u8], new: &[u8], changed: &[Range<u64>]) -> Edit {
         let mut content: Vec<(u64, Vec<u8>)> = Vec::new();
         let mut cleanup: Vec<(u64, Vec<u8>)> = Vec::new();
         // The ELF header, and the program header table where it stays in place, are written last
@@ -32,22 +40,26 @@ impl Edit {
             _ => 64,
         };
         let header_end = header_end.min(new.len() as u64) as usize;
-        let mut i = header_end;
-        while i < new.len() {
-            // Skip what is unchanged in large steps.
-            i = crate::next_difference(old, new, i)
-                .unwrap_or(old.len().min(new.len()))
-                .max(i);
-            if i >= new.len() {
-                break;
+        let grown = old.len() as u64..u64::MAX;
+        for range in merged(changed.iter().cloned().chain([grown]).collect()) {
+            let end = range.end.min(new.len() as u64) as usize;
+            let mut i = (range.start as usize).max(header_end);
+            while i < end {
+                // Skip what is unchanged in large steps.
+                i = crate::next_difference(old, &new[..end], i)
+                    .unwrap_or(old.len().min(end))
+                    .max(i);
+                if i >= end {
+                    break;
+                }
+                let start = i;
+                while i < end && (i >= old.len() || old[i] != new[i]) {
+                    i += 1;
+                }
+                let zeroing = i <= old.len() && new[start..i].iter().all(|&b| b == 0);
+                let class = if zeroing { &mut cleanup } else { &mut content };
+                push_merged(class, new, start..i);
             }
-            let start = i;
-            while i < new.len() && (i >= old.len() || old[i] != new[i]) {
-                i += 1;
-            }
-            let zeroing = i <= old.len() && new[start..i].iter().all(|&b| b == 0);
-            let class = if zeroing { &mut cleanup } else { &mut content };
-            push_merged(class, new, start..i);
         }
         let mut writes = content;
         if old.get(..header_end) != Some(&new[..header_end]) {

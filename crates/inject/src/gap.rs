@@ -50,24 +50,12 @@ pub fn find(image: &Image, data: &[u8]) -> Vec<Gap> {
 /// Zero bytes from `offset` up to the first byte any header, segment or section uses.
 fn file_room(image: &Image, data: &[u8], offset: u64) -> u64 {
     let mut limit = data.len() as u64;
-    let mut take = |start: u64, size: u64| {
-        if size == 0 {
-            return;
-        }
+    for (start, end) in used_ranges(image) {
         if start >= offset {
             limit = limit.min(start);
-        } else if start + size > offset {
-            limit = offset; // Something already spans the start: no room.
+        } else if end > offset {
+            return 0; // Something already spans the start: no room.
         }
-    };
-    take(0, if image.is_64 { 64 } else { 52 }); // The ELF header.
-    take(image.phoff, image.phdr_table_size());
-    take(image.shoff, image.shentsize * image.sections.len() as u64);
-    for s in &image.segments {
-        take(s.offset, s.filesz);
-    }
-    for s in &image.sections {
-        take(s.offset, s.file_size());
     }
     data[offset as usize..limit as usize]
         .iter()
@@ -104,4 +92,73 @@ fn address_room(image: &Image, index: usize, load: &Segment, vaddr: u64, page: u
         }
     }
     limit.saturating_sub(vaddr)
+}
+
+/// The first offset, aligned to `align`, of `len` zero bytes that no header, segment or section
+/// uses, between two parts of the file that are used: room for a table that is not loaded, so the
+/// file need not grow. Bytes past the last used one are never taken (data may be appended to a
+/// file that no header describes), nor, if `spare_gaps`, the room after load segments that notes
+/// may need later.
+pub fn unused(image: &Image, data: &[u8], len: u64, align: u64, spare_gaps: bool) -> Option<u64> {
+    let mut used = used_ranges(image);
+    if spare_gaps {
+        used.extend(
+            find(image, data)
+                .iter()
+                .map(|g| (g.offset, g.offset + g.len)),
+        );
+    }
+    used.sort_unstable();
+    let mut from = 0;
+    for (start, end) in used {
+        if start > from {
+            if let Some(at) = zero_run(data, from, start, len, align) {
+                return Some(at);
+            }
+        }
+        from = from.max(end);
+    }
+    None
+}
+
+/// Whether nothing uses the bytes `start..end` and those of them that `data` has are zero.
+pub fn is_unused(image: &Image, data: &[u8], start: u64, end: u64) -> bool {
+    let clear = used_ranges(image)
+        .iter()
+        .all(|&(from, to)| to <= start || from >= end);
+    let present = start.min(data.len() as u64) as usize..end.min(data.len() as u64) as usize;
+    clear && data[present].iter().all(|&b| b == 0)
+}
+
+/// The file ranges (start, end) of the ELF header, both header tables, every segment and every
+/// section with contents.
+fn used_ranges(image: &Image) -> Vec<(u64, u64)> {
+    let section_table = image.shentsize * image.sections.len() as u64;
+    let mut used = vec![
+        (0, image.ehsize()),
+        (image.phoff, image.phoff + image.phdr_table_size()),
+        (image.shoff, image.shoff + section_table),
+    ];
+    let segments = image.segments.iter().map(|s| (s.offset, s.file_end()));
+    let sections = image
+        .sections
+        .iter()
+        .map(|s| (s.offset, s.offset + s.file_size()));
+    used.extend(segments.chain(sections));
+    used.retain(|(start, end)| end > start);
+    used
+}
+
+/// The first aligned offset in `from..to` where `len` zero bytes of `data` begin.
+fn zero_run(data: &[u8], from: u64, to: u64, len: u64, align: u64) -> Option<u64> {
+    let to = to.min(data.len() as u64);
+    let mut at = from.checked_next_multiple_of(align)?;
+    while at.checked_add(len)? <= to {
+        let window = &data[at as usize..(at + len) as usize];
+        match window.iter().rposition(|&b| b != 0) {
+            None => return Some(at),
+            Some(busy) => at = (at + busy as u64 + 1).checked_next_multiple_of(align)?,
+        }
+    }
+    None
 }

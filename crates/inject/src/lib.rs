@@ -9,15 +9,34 @@
 //! them), the notes, and zeroes where something moved away or a note was removed.
 
 pub mod check;
+mod draft;
 mod edit;
 mod gap;
 mod image;
 mod rewrite;
 
 pub use edit::Edit;
-pub use rewrite::{rewrite, SECTION_NAME, SELF_CHECK_FAILED};
+pub use rewrite::{rewrite, rewrite_into, Rewritten, SECTION_NAME, SELF_CHECK_FAILED};
 
 use std::fmt;
+
+/// The bytes a rewrite is built in: a copy of the old file, grown or cut as the rewrite needs.
+pub trait Output: std::ops::DerefMut<Target = [u8]> + Sized {
+    /// An owned copy of `bytes`.
+    fn copy_of(bytes: &[u8]) -> Self;
+    /// Grows (with zero bytes) or cuts the contents to `len` bytes.
+    fn set_len(&mut self, len: usize);
+}
+
+impl Output for Vec<u8> {
+    fn copy_of(bytes: &[u8]) -> Self {
+        bytes.to_vec()
+    }
+
+    fn set_len(&mut self, len: usize) {
+        self.resize(len, 0);
+    }
+}
 
 /// Why a file was left untouched.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,6 +59,9 @@ impl fmt::Display for Refusal {
 }
 
 impl std::error::Error for Refusal {}
+
+/// Every offset of a file, as a range of changed bytes: compare everything.
+pub(crate) const WHOLE_FILE: std::ops::Range<u64> = 0..u64::MAX;
 
 /// The first offset at or after `from` where `a` and `b` differ, within their common length;
 /// compares whole blocks first, as the files are mostly equal.

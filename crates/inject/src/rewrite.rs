@@ -6,15 +6,20 @@
 //! next to it, unless it already ends where the padding begins); otherwise it gets a `PT_NOTE` of
 //! its own, in a `PT_NULL` entry or in room made after the program header table by moving the
 //! `.interp` and note sections that follow it (nothing but program and section headers points at
-//! them). The section header table and `.shstrtab` grow at the end of the file for the new section.
+//! them). The section header table and `.shstrtab` grow where they are when the bytes after them
+//! are free (always so at the end of the file), else move into zero padding nothing uses (files
+//! patchelf has rewritten keep them in the middle), else to the end of the file.
 
-use crate::check::check;
+use std::ops::Range;
+
+use crate::check::check_within;
+use crate::draft::{merged, Draft};
 use crate::gap::{self, Gap};
 use crate::image::{
     HeaderField, Image, Section, Segment, PF_R, PT_GNU_PROPERTY, PT_INTERP, PT_LOAD, PT_NOTE,
     PT_NULL, PT_PHDR, SHF_ALLOC, SHT_DYNSYM, SHT_NOTE, SHT_PROGBITS, SHT_SYMTAB,
 };
-use crate::Refusal;
+use crate::{Output, Refusal};
 
 /// The name of the section holding the notes.
 pub const SECTION_NAME: &[u8] = b".note.nixos.ldcache";
@@ -36,6 +41,16 @@ struct Slot {
 /// The new contents of `data` with `payload` (the encoded notes) as its only resolution-cache
 /// section, or without one when `payload` is `None`. `Ok(None)`: the file is already so.
 pub fn rewrite(data: &[u8], payload: Option<&[u8]>) -> Result<Option<Vec<u8>>, Refusal> {
+    Ok(rewrite_into(data, payload, || data.to_vec())?.map(|new| new.bytes))
+}
+
+/// [`rewrite`], building the new contents in `copy()`, a copy of `data` (made only when the file
+/// changes; a copy-on-write mapping spares copying a large file to change a few headers).
+pub fn rewrite_into<O: Output>(
+    data: &[u8],
+    payload: Option<&[u8]>,
+    copy: impl FnOnce() -> O,
+) -> Result<Option<Rewritten<O>>, Refusal> {
     let image = Image::parse(data)?;
     if image.e_type != ET_EXEC && image.e_type != ET_DYN {
         return Err(Refusal::new("not an executable or shared object"));
@@ -71,20 +86,34 @@ pub fn rewrite(data: &[u8], payload: Option<&[u8]>) -> Result<Option<Vec<u8>>, R
             return Ok(None)
         }
         (Some(slot), payload) => {
-            let stripped = Editor::new(data, image).strip(slot)?;
+            let stripped = Editor::new(data, image, Draft::new(copy(), Vec::new())).strip(slot)?;
             match payload {
                 None => stripped,
                 Some(payload) => {
                     let image = Image::parse(&stripped)?;
-                    Editor::new(&stripped, image).insert(payload)?
+                    let (bytes, written) = stripped.into_parts();
+                    let draft = Draft::new(O::copy_of(&bytes), written);
+                    Editor::new(&bytes, image, draft).insert(payload)?
                 }
             }
         }
-        (None, Some(payload)) => Editor::new(data, image).insert(payload)?,
+        (None, Some(payload)) => {
+            Editor::new(data, image, Draft::new(copy(), Vec::new())).insert(payload)?
+        }
     };
+    let (bytes, written) = new.into_parts();
+    let written = merged(written);
     // The last line of defence: what the oracle would reject is never written.
-    check(data, &new).map_err(|e| Refusal::new(format!("{SELF_CHECK_FAILED}: {e}")))?;
-    Ok(Some(new))
+    check_within(data, &bytes, &written)
+        .map_err(|e| Refusal::new(format!("{SELF_CHECK_FAILED}: {e}")))?;
+    Ok(Some(Rewritten { bytes, written }))
+}
+
+/// A file's new contents.
+pub struct Rewritten<O> {
+    pub bytes: O,
+    /// Where they may differ from the old contents (sorted, disjoint); elsewhere they are the same.
+    pub written: Vec<Range<u64>>,
 }
 
 /// The start of the reason given when the injector's output fails its own check (a defect in the
@@ -180,9 +209,9 @@ fn align(value: u64, to: u64) -> u64 {
 }
 
 /// A file being rewritten: the new bytes and the headers that will describe them.
-struct Editor<'a> {
+struct Editor<'a, O> {
     old: &'a [u8],
-    out: Vec<u8>,
+    out: Draft<O>,
     image: Image,
     /// Old ranges whose contents moved; zeroed at the end where nothing new was written.
     vacated: Vec<(u64, u64)>,
@@ -220,11 +249,11 @@ impl Target {
     }
 }
 
-impl<'a> Editor<'a> {
-    fn new(old: &'a [u8], image: Image) -> Editor<'a> {
+impl<'a, O: Output> Editor<'a, O> {
+    fn new(old: &'a [u8], image: Image, out: Draft<O>) -> Editor<'a, O> {
         Editor {
             old,
-            out: old.to_vec(),
+            out,
             image,
             vacated: Vec::new(),
         }
@@ -232,7 +261,7 @@ impl<'a> Editor<'a> {
 
     /// Removes the note: zeroed, its section header dropped, the `PT_NOTE` shrunk (or emptied into
     /// `PT_NULL`), and the load segment shrunk when the note was its tail.
-    fn strip(mut self, slot: Slot) -> Result<Vec<u8>, Refusal> {
+    fn strip(mut self, slot: Slot) -> Result<Draft<O>, Refusal> {
         let end = slot.offset + slot.size;
         let note = self.image.segments[slot.note];
         if note.offset == slot.offset && note.filesz == slot.size {
@@ -267,18 +296,20 @@ impl<'a> Editor<'a> {
                 ));
             }
             self.image.sections.pop();
-            // A table at the end of the file loses its last entry.
-            let table_end = self.image.shoff + self.image.shentsize * (index as u64 + 1);
+            // The table loses its last entry: cut off at the end of the file, else zeroed.
+            let entry = self.image.shoff + self.image.shentsize * index as u64;
+            let table_end = entry + self.image.shentsize;
             if table_end == self.out.len() as u64 {
-                self.out
-                    .truncate((table_end - self.image.shentsize) as usize);
+                self.out.set_len(entry as usize);
+            } else {
+                self.out.zero(entry as usize..table_end as usize);
             }
         }
-        self.out[slot.offset as usize..end as usize].fill(0);
+        self.out.zero(slot.offset as usize..end as usize);
         self.finish()
     }
 
-    fn insert(self, payload: &[u8]) -> Result<Vec<u8>, Refusal> {
+    fn insert(self, payload: &[u8]) -> Result<Draft<O>, Refusal> {
         let gaps = gap::find(&self.image, self.old);
         let len = payload.len() as u64;
         // The first 4-byte-aligned note group is where the notes belong; without one they get a
@@ -345,7 +376,7 @@ impl<'a> Editor<'a> {
         payload: &[u8],
         group: Option<usize>,
         entries: usize,
-    ) -> Result<Vec<u8>, Refusal> {
+    ) -> Result<Draft<O>, Refusal> {
         let target = self.new_load_target()?;
         let table = target.offset();
         let table_size = self.image.phentsize * (self.image.segments.len() + entries) as u64;
@@ -362,7 +393,7 @@ impl<'a> Editor<'a> {
             phdr.vaddr = target.vaddr_at(table);
             phdr.paddr = phdr.vaddr;
         }
-        self.out.resize((table + table_size) as usize, 0);
+        self.out.set_len((table + table_size) as usize);
         let (pieces, _) = self.make_room(group, 0, 0)?;
         let slots = vec![None; entries];
         self.place(payload, target, table + table_size, pieces, slots, group)
@@ -441,7 +472,7 @@ impl<'a> Editor<'a> {
         pieces: Vec<Piece>,
         slots: Vec<Option<usize>>,
         group: Option<usize>,
-    ) -> Result<Vec<u8>, Refusal> {
+    ) -> Result<Draft<O>, Refusal> {
         let mut at = start;
         for piece in pieces {
             at = align(at, piece.align);
@@ -452,9 +483,9 @@ impl<'a> Editor<'a> {
         let len = payload.len() as u64;
         let end = at + len;
         if self.out.len() < end as usize {
-            self.out.resize(end as usize, 0);
+            self.out.set_len(end as usize);
         }
-        self.out[at as usize..end as usize].copy_from_slice(payload);
+        self.out.write(at as usize, payload);
         let vaddr = target.vaddr_at(at);
         let mut new_entries = Vec::new();
         match target {
@@ -684,9 +715,9 @@ impl<'a> Editor<'a> {
         self.move_symbols(&moved_sections, old_vaddr, new_vaddr)?;
         let bytes = self.old[piece.offset as usize..][..piece.size as usize].to_vec();
         if self.out.len() < (at + piece.size) as usize {
-            self.out.resize((at + piece.size) as usize, 0);
+            self.out.set_len((at + piece.size) as usize);
         }
-        self.out[at as usize..][..bytes.len()].copy_from_slice(&bytes);
+        self.out.write(at as usize, &bytes);
         self.vacated.push((piece.offset, piece.size));
         Ok(())
     }
@@ -734,7 +765,7 @@ impl<'a> Editor<'a> {
                     value.wrapping_sub(old_vaddr).wrapping_add(new_vaddr),
                     word,
                 );
-                self.out[at + value_at..at + value_at + word].copy_from_slice(&bytes);
+                self.out.write(at + value_at, &bytes);
             }
         }
         Ok(())
@@ -775,25 +806,60 @@ impl<'a> Editor<'a> {
                 at as u32
             }
         };
-        self.image.sections.push(section);
         self.place_section_tables(new_names);
+        self.image.sections.push(section);
         Ok(())
     }
 
-    /// Writes `.shstrtab` (when it grew) and the section header table: in place at the end of the
-    /// file when they are its tail, else appended after everything.
+    /// Makes room for one more section header, and writes `.shstrtab` when it grew, where the file
+    /// need not grow for them: rewritten where they are when they are its tail; else each where it is when the
+    /// bytes after it are free, or in zero padding nothing uses; else appended after everything.
     fn place_section_tables(&mut self, new_names: Option<Vec<u8>>) {
-        let word = self.image.word();
+        if self.tables_are_tail(new_names.is_some()) {
+            let names = self.image.sections[self.image.shstrndx];
+            let start = match new_names {
+                Some(_) => names.offset,
+                None => self.image.shoff,
+            };
+            let mut at = start;
+            if let Some(grown) = new_names {
+                self.out.set_len(at as usize);
+                at = self.write_names(grown, at);
+            }
+            self.image.shoff = align(at, self.image.word());
+            return;
+        }
+        let old_names = self.image.sections[self.image.shstrndx];
+        if let Some(grown) = new_names {
+            let at = self.room(old_names.offset, old_names.size, grown.len() as u64, 1);
+            self.write_names(grown, at);
+            if at != old_names.offset {
+                self.vacated.push((old_names.offset, old_names.size));
+            }
+        }
+        let entry = self.image.shentsize;
+        let old_size = entry * self.image.sections.len() as u64;
+        let (old_shoff, word) = (self.image.shoff, self.image.word());
+        let shoff = self.room(old_shoff, old_size, old_size + entry, word);
+        if shoff != old_shoff {
+            self.vacated.push((old_shoff, old_size));
+        }
+        self.image.shoff = shoff;
+    }
+
+    /// Whether `.shstrtab` (when `names_grow`) and the section header table, in that order, end the
+    /// file, with nothing else past the first of them.
+    fn tables_are_tail(&self, names_grow: bool) -> bool {
         let names_index = self.image.shstrndx;
         let names = self.image.sections[names_index];
-        let old_sections = &self.image.sections[..self.image.sections.len() - 1];
+        let old_sections = &self.image.sections;
         let old_table_end = self.image.shoff + self.image.shentsize * old_sections.len() as u64;
-        let start = match new_names {
-            Some(_) => names.offset,
-            None => self.image.shoff,
+        let start = if names_grow {
+            names.offset
+        } else {
+            self.image.shoff
         };
-        // Rewritten where they are only when they end the file and nothing else lies past `start`.
-        let in_place = old_table_end == self.old.len() as u64
+        old_table_end == self.old.len() as u64
             && self.out.len() == self.old.len()
             && names.offset + names.size <= self.image.shoff
             && self
@@ -802,39 +868,50 @@ impl<'a> Editor<'a> {
                 .iter()
                 .all(|s| s.filesz == 0 || s.file_end() <= start)
             && old_sections.iter().enumerate().all(|(i, s)| {
-                s.file_size() == 0
-                    || s.offset + s.size <= start
-                    || (i == names_index && new_names.is_some())
-            });
-        let mut at = if in_place {
-            start
-        } else {
-            align(self.out.len() as u64, word)
-        };
-        self.out.resize(at as usize, 0);
-        if let Some(grown) = new_names {
-            self.out.extend_from_slice(&grown);
-            let names = &mut self.image.sections[names_index];
-            names.offset = at;
-            names.size = grown.len() as u64;
-            at += grown.len() as u64;
+                s.file_size() == 0 || s.offset + s.size <= start || (i == names_index && names_grow)
+            })
+    }
+
+    /// Where `len` bytes that are not loaded go, now `size` bytes at `offset`: there when the bytes
+    /// after them are zero and unused, else in zero padding nothing uses (sparing the room notes
+    /// grow into if possible), else after everything.
+    fn room(&mut self, offset: u64, size: u64, len: u64, align_to: u64) -> u64 {
+        if gap::is_unused(&self.image, &self.out, offset + size, offset + len) {
+            return offset;
         }
-        let shoff = align(at, word);
-        self.out.resize(shoff as usize, 0);
-        self.image.shoff = shoff;
+        let unused = |spare_gaps| gap::unused(&self.image, &self.out, len, align_to, spare_gaps);
+        if let Some(at) = unused(true).or_else(|| unused(false)) {
+            return at;
+        }
+        let at = align(self.out.len() as u64, align_to);
+        self.out.set_len(at as usize);
+        at
+    }
+
+    /// Copies the grown `.shstrtab` to `at` (extending the file when it ends there) and points the
+    /// section header at it; returns where it ends.
+    fn write_names(&mut self, grown: Vec<u8>, at: u64) -> u64 {
+        let end = at + grown.len() as u64;
+        if self.out.len() < end as usize {
+            self.out.set_len(end as usize);
+        }
+        self.out.write(at as usize, &grown);
+        let names = &mut self.image.sections[self.image.shstrndx];
+        names.offset = at;
+        names.size = grown.len() as u64;
+        end
     }
 
     /// Encodes the headers into the new bytes and zeroes what moved away.
-    fn finish(mut self) -> Result<Vec<u8>, Refusal> {
+    fn finish(mut self) -> Result<Draft<O>, Refusal> {
         let image = &self.image;
         let table = image.phoff..image.phoff + image.phdr_table_size();
         // Zero the old places of what moved, but where the program header table now lies.
         for &(offset, size) in &self.vacated {
-            for at in offset..offset + size {
-                if !table.contains(&at) {
-                    self.out[at as usize] = 0;
-                }
-            }
+            let (start, end) = (offset as usize, (offset + size) as usize);
+            let (before, after) = (table.start as usize, table.end as usize);
+            self.out.zero(start..end.min(before).max(start));
+            self.out.zero(start.max(after).min(end)..end);
         }
         let phdrs: Vec<u8> = image
             .segments
@@ -842,7 +919,7 @@ impl<'a> Editor<'a> {
             .flat_map(|s| image.encode_segment(s))
             .collect();
         let phoff = image.phoff as usize;
-        self.out[phoff..phoff + phdrs.len()].copy_from_slice(&phdrs);
+        self.out.write(phoff, &phdrs);
         if !image.sections.is_empty() {
             let shdrs: Vec<u8> = image
                 .sections
@@ -851,9 +928,9 @@ impl<'a> Editor<'a> {
                 .collect();
             let shoff = image.shoff as usize;
             if self.out.len() < shoff + shdrs.len() {
-                self.out.resize(shoff + shdrs.len(), 0);
+                self.out.set_len(shoff + shdrs.len());
             }
-            self.out[shoff..shoff + shdrs.len()].copy_from_slice(&shdrs);
+            self.out.write(shoff, &shdrs);
         }
         let mut fields = vec![
             (HeaderField::Phoff, image.phoff),
@@ -867,7 +944,7 @@ impl<'a> Editor<'a> {
             let (at, size) = image.header_field(field);
             let mut bytes = Vec::new();
             image.put(&mut bytes, value, size);
-            self.out[at as usize..at as usize + size].copy_from_slice(&bytes);
+            self.out.write(at as usize, &bytes);
         }
         Ok(self.out)
     }

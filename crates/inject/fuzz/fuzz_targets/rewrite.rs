@@ -1,13 +1,14 @@
 //! Arbitrary bytes through the reader, the note decoders and the injector. The injector may refuse
 //! anything (including, as a last line of defence, an output that fails its own check: the file is
-//! then left alone), but nothing may panic, and whatever it writes must pass the oracle, be stable on
-//! a second run and survive the removal of the note.
+//! then left alone), but nothing may panic, and whatever it writes must pass the oracle, differ from
+//! the input only where the injector says it wrote, be stable on a second run and survive the
+//! removal of the note.
 
 #![no_main]
 
 use ldcache_elf::Endian;
 use ldcache_inject::check::check;
-use ldcache_inject::rewrite;
+use ldcache_inject::{rewrite, rewrite_into, Edit};
 use ldcache_note::{Cache, Computed, Entry, Fingerprint, Place, SearchTag};
 use libfuzzer_sys::fuzz_target;
 
@@ -38,8 +39,14 @@ fuzz_target!(|data: &[u8]| {
     };
     let _ = info.dlopen_entries();
     let payload = payload(info.header.endian);
-    if let Ok(Some(new)) = rewrite(data, Some(&payload)) {
+    if let Ok(Some(rewritten)) = rewrite_into(data, Some(&payload), || data.to_vec()) {
+        let new = rewritten.bytes;
         check(data, &new).unwrap_or_else(|e| panic!("oracle: {e}"));
+        assert_eq!(
+            Edit::within(data, &new, &rewritten.written),
+            Edit::between(data, &new),
+            "a difference outside the ranges the injector says it wrote"
+        );
         assert_eq!(
             rewrite(&new, Some(&payload)),
             Ok(None),

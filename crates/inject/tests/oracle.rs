@@ -1,0 +1,122 @@
+//! The oracle rejects what the injector must never do: each test damages a correct rewrite of a
+//! real program in one way and expects the oracle to name it.
+
+mod common;
+
+use ldcache_inject::check::check;
+use object::{Object, ObjectSection};
+
+const PROGRAM: &str = "/usr/bin/true";
+
+/// The program, and its rewrite with a note.
+fn rewritten() -> (Vec<u8>, Vec<u8>) {
+    let old = std::fs::read(PROGRAM).expect("a system program");
+    let info = ldcache_elf::parse(&old).expect("parsed");
+    let new = ldcache_inject::rewrite(&old, Some(&common::payload_for(&info)))
+        .expect("rewritten")
+        .expect("changed");
+    check(&old, &new).expect("the rewrite itself passes");
+    (old, new)
+}
+
+fn section_range(data: &[u8], name: &str) -> (usize, usize) {
+    let file = object::File::parse(data).expect("parsed");
+    let (offset, size) = file
+        .section_by_name(name)
+        .and_then(|s| s.file_range())
+        .unwrap_or_else(|| panic!("{PROGRAM} has {name}"));
+    (offset as usize, size as usize)
+}
+
+fn put_u64(data: &mut [u8], at: usize, value: u64) {
+    data[at..at + 8].copy_from_slice(&value.to_le_bytes());
+}
+
+fn get_u64(data: &[u8], at: usize) -> u64 {
+    u64::from_le_bytes(data[at..at + 8].try_into().unwrap())
+}
+
+fn rejected(old: &[u8], new: &[u8], expected: &str) {
+    match check(old, new) {
+        Ok(()) => panic!("the oracle accepted a file where {expected}"),
+        Err(message) => assert!(
+            message.contains(expected),
+            "expected a complaint about {expected:?}, got {message:?}"
+        ),
+    }
+}
+
+#[test]
+fn a_changed_byte_of_code() {
+    let (old, mut new) = rewritten();
+    let (text, _) = section_range(&new, ".text");
+    new[text + 16] ^= 0xff;
+    rejected(
+        &old,
+        &new,
+        "changed outside any part the injector may change",
+    );
+}
+
+#[test]
+fn a_changed_dynamic_entry() {
+    let (old, mut new) = rewritten();
+    let (dynamic, _) = section_range(&new, ".dynamic");
+    new[dynamic + 8] ^= 1;
+    rejected(
+        &old,
+        &new,
+        "changed outside any part the injector may change",
+    );
+}
+
+#[test]
+fn section_headers_written_over_code() {
+    let (old, mut new) = rewritten();
+    let shoff = get_u64(&new, 40) as usize;
+    let shnum = u16::from_le_bytes([new[60], new[61]]) as usize;
+    let table = new[shoff..shoff + 64 * shnum].to_vec();
+    let (text, size) = section_range(&new, ".text");
+    assert!(size >= table.len());
+    new[text..text + table.len()].copy_from_slice(&table);
+    put_u64(&mut new, 40, text as u64);
+    rejected(
+        &old,
+        &new,
+        "section header table moved over bytes the old file used",
+    );
+}
+
+#[test]
+fn a_moved_load_segment() {
+    let (old, mut new) = rewritten();
+    let phoff = get_u64(&new, 32) as usize;
+    let phnum = u16::from_le_bytes([new[56], new[57]]) as usize;
+    let load = (0..phnum)
+        .map(|i| phoff + 56 * i)
+        .find(|&at| new[at] == 1 && get_u64(&new, at + 16) > 0)
+        .expect("a load segment above address 0");
+    let vaddr = get_u64(&new, load + 16);
+    put_u64(&mut new, load + 16, vaddr + 0x1000);
+    rejected(&old, &new, "load segment");
+}
+
+#[test]
+fn a_resized_section() {
+    let (old, mut new) = rewritten();
+    let shoff = get_u64(&new, 40) as usize;
+    let size_field = shoff + 64 + 32; // section 1's sh_size
+    let size = get_u64(&new, size_field);
+    put_u64(&mut new, size_field, size + 1);
+    rejected(&old, &new, "changed its header");
+}
+
+#[test]
+fn a_renamed_section() {
+    let (old, mut new) = rewritten();
+    let shoff = get_u64(&new, 40) as usize;
+    let name_field = shoff + 64; // section 1's sh_name: skip the leading dot of its name
+    let name = u32::from_le_bytes(new[name_field..name_field + 4].try_into().unwrap());
+    new[name_field..name_field + 4].copy_from_slice(&(name + 1).to_le_bytes());
+    rejected(&old, &new, "was renamed");
+}
