@@ -150,10 +150,12 @@ Regenerate: `bench/embed.sh` (as root; builds the corpus once with `tests/corpus
 {chr(10).join(rows)}
 
 - Speed-up of ldcache over patchelf: **{speedup:.1f}×** (goal ≥ 4×: {goal_speed}).
-- Median growth of a file with ldcache: **{kib(sizes['ldcache']['median'])}** (goal ≤ 512 B: {goal_size}). Of that,
-  the notes themselves (both NixOS note records) are {kib(sizes['ldcache']['note_median'])} (median); the median file's
-  section header table, which the growth mostly reflects when it is written anew at the end of the
-  file, is {kib(sizes['ldcache']['shdr_table_median'])}.
+- Median growth of a file with ldcache: **{kib(sizes['ldcache']['median'])}** (goal ≤ 512 B: {goal_size}).
+  Files that changed but kept their size: ldcache {sizes['ldcache']['same_size']:,}, patchelf
+  {sizes['patchelf']['same_size']:,}. The notes themselves (both NixOS note records) take a median
+  {kib(sizes['ldcache']['note_median'])} with ldcache, {kib(sizes['patchelf']['note_median'])} with patchelf.
+- Files given one more load segment (one more `mmap` at every start): ldcache
+  {sizes['ldcache']['more_loads']:,}, patchelf {sizes['patchelf']['more_loads']:,}.
 - The corpus's store directory is `{store}` ({len(store)} characters against 10 for `/nix/store`):
   every `=` entry of a note is {len(store) - 10} bytes longer than it would be on Nix.
 - The patchelf pipeline's share spent finding ELF files (`find` + isELF alone): {filter_s:.2f} s.

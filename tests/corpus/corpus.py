@@ -133,25 +133,26 @@ def _parse(m, size):
     return info
 
 
-def nixos_note_bytes(path):
+def note_facts(path):
     """Bytes of the NixOS-owned note records (headers, name, descriptor, padding) that PT_NOTE
-    segments map, and the size of the section header table (e_shnum * e_shentsize)."""
+    segments map, and how many load segments (mappings at start-up) the file has."""
     with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as m:
         cls, data = m[4], m[5]
         e = "<" if data == 1 else ">"
         if cls == 2:
             e_phoff, = struct.unpack_from(e + "Q", m, 32)
-            e_phentsize, e_phnum, e_shentsize, e_shnum = struct.unpack_from(e + "HHHH", m, 54)
+            e_phentsize, e_phnum = struct.unpack_from(e + "HH", m, 54)
             ph_fmt = e + "IIQQQQQQ"
         else:
             e_phoff, = struct.unpack_from(e + "I", m, 28)
-            e_phentsize, e_phnum, e_shentsize, e_shnum = struct.unpack_from(e + "HHHH", m, 42)
+            e_phentsize, e_phnum = struct.unpack_from(e + "HH", m, 42)
             ph_fmt = e + "IIIIIIII"
-        total = 0
+        total, loads = 0, 0
         for i in range(e_phnum):
             v = struct.unpack_from(ph_fmt, m, e_phoff + i * e_phentsize)
             p_type = v[0]
             p_offset, p_filesz = (v[2], v[5]) if cls == 2 else (v[1], v[4])
+            loads += p_type == 1  # PT_LOAD
             if p_type != 4:  # PT_NOTE
                 continue
             off, end = p_offset, p_offset + p_filesz
@@ -161,7 +162,7 @@ def nixos_note_bytes(path):
                 if bytes(m[off + 12:off + 12 + namesz]).rstrip(b"\0") == b"NixOS":
                     total += size
                 off += size
-        return total, e_shnum * e_shentsize
+        return total, loads
 
 
 # ---------------------------------------------------------------------------------------------
@@ -659,7 +660,7 @@ def notes(ldcache, pristine, store, changed_list, out_dir):
 def sizes(manifest_path, pristine, work):
     with open(manifest_path) as f:
         manifest = json.load(f)
-    growth, seen, note_bytes, sht_bytes = [], set(), [], []
+    growth, seen, note_bytes, more_loads = [], set(), [], 0
     for e in manifest["files"]:
         st = os.lstat(os.path.join(work, e["path"]))
         if st.st_ino in seen:  # hard links count once
@@ -670,15 +671,14 @@ def sizes(manifest_path, pristine, work):
         if a != b or not same_bytes(os.path.join(pristine, e["path"]), os.path.join(work, e["path"])):
             growth.append(b - a)
             try:
-                note, _ = nixos_note_bytes(os.path.join(work, e["path"]))
-                _, sht = nixos_note_bytes(os.path.join(pristine, e["path"]))
+                note, loads_after = note_facts(os.path.join(work, e["path"]))
+                _, loads_before = note_facts(os.path.join(pristine, e["path"]))
             except (OSError, ValueError, struct.error):
-                note, sht = 0, 0
+                note, loads_after, loads_before = 0, 0, 0
             note_bytes.append(note)
-            sht_bytes.append(sht)
+            more_loads += loads_after > loads_before
     growth.sort()
     note_bytes.sort()
-    sht_bytes.sort()
 
     def pct(p):
         return growth[min(len(growth) - 1, int(p * len(growth)))] if growth else 0
@@ -686,8 +686,9 @@ def sizes(manifest_path, pristine, work):
     median = growth[len(growth) // 2] if growth else 0
     print(json.dumps({"changed": len(growth), "median": median, "p90": pct(0.9),
                       "max": growth[-1] if growth else 0, "total": sum(growth),
-                      "note_median": note_bytes[len(note_bytes) // 2] if note_bytes else 0,
-                      "shdr_table_median": sht_bytes[len(sht_bytes) // 2] if sht_bytes else 0}))
+                      "same_size": sum(1 for g in growth if g == 0),
+                      "more_loads": more_loads,
+                      "note_median": note_bytes[len(note_bytes) // 2] if note_bytes else 0}))
 
 
 def same_bytes(a, b):

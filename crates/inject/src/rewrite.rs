@@ -812,8 +812,8 @@ impl<'a, O: Output> Editor<'a, O> {
     }
 
     /// Makes room for one more section header, and writes `.shstrtab` when it grew, where the file
-    /// need not grow for them: rewritten where they are when they are its tail; else each where it is when the
-    /// bytes after it are free, or in zero padding nothing uses; else appended after everything.
+    /// need not grow for them: rewritten where they are when they end the file; else each where it
+    /// is when the bytes after it are free, or in zero padding nothing uses; else at the end.
     fn place_section_tables(&mut self, new_names: Option<Vec<u8>>) {
         if self.tables_are_tail(new_names.is_some()) {
             let names = self.image.sections[self.image.shstrndx];
