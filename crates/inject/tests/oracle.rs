@@ -120,3 +120,15 @@ fn a_renamed_section() {
     new[name_field..name_field + 4].copy_from_slice(&(name + 1).to_le_bytes());
     rejected(&old, &new, "was renamed");
 }
+
+#[test]
+fn program_headers_grown_over_a_section() {
+    let (old, mut new) = rewritten();
+    // One more entry, a PT_NULL, written over whatever follows the table (.interp).
+    let phoff = get_u64(&new, 32) as usize;
+    let phnum = u16::from_le_bytes([new[56], new[57]]);
+    let end = phoff + 56 * phnum as usize;
+    new[end..end + 56].fill(0);
+    new[56..58].copy_from_slice(&(phnum + 1).to_le_bytes());
+    rejected(&old, &new, "a section overlaps the ELF or program headers");
+}
