@@ -1,21 +1,24 @@
 #!/usr/bin/env bash
 # The injector on other architectures: the fixture cross-compiled for aarch64, armhf, riscv64,
 # ppc64 (big endian, ELFv1), s390x (big endian), ppc (32-bit big endian) and mips (32-bit big
-# endian), run under qemu-user before and after `ldcache embed`/`strip`. See README.md beside this
-# file.
+# endian), run under qemu-user with the cross glibc before and after `ldcache embed`/`strip`. See
+# README.md beside this file.
 #
-# The compiler is clang (--target=TRIPLE) with Debian's cross binutils, cross glibc and cross libgcc:
-# Debian's gcc-12-TRIPLE cross compilers conflict with gcc-multilib (which the project's own tests
-# need), so installing them would remove it.
+# Two compilers per target, both with Debian's cross binutils, cross glibc and cross libgcc:
+# - gcc: Debian's gcc-12-TRIPLE, linked with its default ld.bfd. It is not installed (in Debian 12
+#   it conflicts with gcc-multilib, which the project's other tests need) but downloaded and
+#   unpacked into a private prefix by cross-gcc.sh, which prints the driver's path.
+# - clang (--target=TRIPLE), with ld.bfd and, where it can link glibc's startup files, lld.
 #
 # usage: tests/matrix/cross.sh [-k] [FILTER]
-#   FILTER: only the configurations whose name contains it; -k: keep the work directory.
+#   FILTER: only the configurations whose name contains it (e.g. "gcc", "arm64-clang", "static");
+#   -k: keep the work directory.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
 parse_options "$@"
 
-# triple | Debian architecture | qemu-user binary | extra compiler flags | linkers (bfd, lld)
+# triple | Debian architecture | qemu-user binary | extra clang flags | clang's linkers (bfd, lld)
 TARGETS=(
   "aarch64-linux-gnu|arm64|qemu-aarch64||bfd lld"
   "arm-linux-gnueabihf|armhf|qemu-arm||bfd lld"
@@ -28,6 +31,7 @@ TARGETS=(
 # lld 14 cannot link the others: riscv64 (R_RISCV_ALIGN in glibc's Scrt1.o needs linker relaxation),
 # ppc64 big endian ("ABI version 1 is not supported"), s390x (no SystemZ support), and for ppc32
 # clang's driver picks i386 startup files unless pointed at the cross sysroot (done above).
+# gcc needs no extra flag: Debian's powerpc gcc defaults to -msecure-plt.
 
 # name suffix | mode | compiler flags | link flags | after linking (none, strip)
 VARIANTS=(
@@ -56,18 +60,33 @@ START=$(date +%s)
 renice -n 10 -p $$ >/dev/null # other builds share the machine
 
 for target in "${TARGETS[@]}"; do
-  IFS='|' read -r triple arch qemu tflags linkers <<<"$target"
-  for linker in $linkers; do
+  IFS='|' read -r triple arch qemu clang_flags linkers <<<"$target"
+  builds=()
+  for linker in $linkers; do builds+=("clang|$linker"); done
+  builds+=("gcc|bfd")
+  gcc="" # the private gcc's driver, prepared for the first gcc configuration the filter selects
+  for build in "${builds[@]}"; do
+    IFS='|' read -r compiler linker <<<"$build"
     for variant in "${VARIANTS[@]}"; do
       IFS='|' read -r suffix mode cflags ldflags post <<<"$variant"
       # one lld configuration per target is enough: PIE
       [ "$linker" = lld ] && [ "$suffix" != pie ] && [ "$suffix" != nopie-relro-now ] && continue
-      name=$arch-clang-$linker-$suffix
+      name=$arch-$compiler-$linker-$suffix
       [ -n "$FILTER" ] && [[ $name != *"$FILTER"* ]] && continue
+      if [ "$compiler" = clang ]; then
+        cc="clang --target=$triple"
+        flags="$cflags $clang_flags"
+      else
+        if [ -z "$gcc" ] && ! gcc=$("$MATRIX_DIR/cross-gcc.sh" "$triple" "$arch"); then
+          fail "$arch-gcc: cannot prepare the private gcc-12-$triple (cross-gcc.sh)"
+          break
+        fi
+        cc=$gcc
+        flags=$cflags
+      fi
       t=$WORK/$name
       mkdir -p "$t"
-      if ! AR=$triple-ar build_fixture "$t" "clang --target=$triple" "$mode" "$cflags $tflags" \
-        "-fuse-ld=$linker $ldflags"; then
+      if ! AR=$triple-ar build_fixture "$t" "$cc" "$mode" "$flags" "-fuse-ld=$linker $ldflags"; then
         fail "$name: build"
         sed 's/^/    /' "$t/build.log" | head -10
         continue
