@@ -610,15 +610,15 @@ impl<'a, O: Output> Editor<'a, O> {
             if piece.offset < covered {
                 return Err(Refusal::new("overlapping note or interpreter segments"));
             }
-            // Only zero padding may lie between the pieces.
-            if self.old[covered as usize..piece.offset as usize]
-                .iter()
-                .any(|&b| b != 0)
-            {
+            // Only dead bytes may lie between the pieces.
+            if !self.is_dead(covered, piece.offset) {
                 break;
             }
             covered = piece.offset + piece.size;
             needed.push(piece);
+        }
+        if covered < needed_end && self.is_dead(covered, needed_end) {
+            covered = needed_end;
         }
         if covered < needed_end {
             return Err(Refusal::new("no room for more program headers"));
@@ -638,6 +638,23 @@ impl<'a, O: Output> Editor<'a, O> {
             ));
         }
         Ok(needed)
+    }
+
+    /// Whether the old bytes `start..end` serve nothing: zeros, or bytes no section holds that
+    /// are zeros and the `Z`s patchelf fills the old places of what it moved with (in a file with
+    /// section headers, which then describe every byte the program uses).
+    fn is_dead(&self, start: u64, end: u64) -> bool {
+        let Some(bytes) = self.old.get(start as usize..end as usize) else {
+            return false;
+        };
+        let in_section = self.image.sections.iter().any(|s| {
+            let contents = s.offset..s.offset + s.file_size();
+            !contents.is_empty() && contents.start < end && start < contents.end
+        });
+        bytes.iter().all(|&b| b == 0)
+            || (!self.image.sections.is_empty()
+                && !in_section
+                && bytes.iter().all(|&b| b == 0 || b == b'Z'))
     }
 
     /// Copies `piece` to `at` in `target` and makes every header and symbol that pointed into it
