@@ -1,11 +1,13 @@
 //! The oracle: does a rewritten file differ from the original only where the injector may change it?
 //!
-//! It works from the two files alone, not from what the injector says it did:
+//! It works from the two files, not from what the injector says it did (but for [`check_within`],
+//! which the injector's self-check uses: told the ranges it wrote, it compares only those):
 //! - every section keeps its name, type, flags, size and contents; only `.interp` and allocated note
 //!   sections may move, and then together with their address (as one piece) and every program header
 //!   of type `PT_INTERP`, `PT_NOTE` or `PT_GNU_PROPERTY` that covered them;
-//! - every load segment keeps its offset, address, flags and alignment, and may only grow into zero
-//!   padding (or shrink back on removal); every other program header is unchanged;
+//! - every load segment keeps its offset, address, flags and alignment, and may only grow (readable,
+//!   without `.bss`) into zero padding or past the old end of the file, and into addresses no other
+//!   segment maps (or shrink back on removal); every other program header is unchanged;
 //! - every byte not in the ELF header, the program or section header tables, `.shstrtab`, a moved
 //!   piece (old or new place), a note section of this project, a `.symtab` value of a moved symbol,
 //!   or past the old end of the file, is identical.
@@ -446,8 +448,8 @@ fn check_growth(
         return Err("a load segment grew over bytes that were not zero padding".into());
     }
     let grown = b.segments[index];
-    if grown.flags & 4 == 0 || grown.flags & 2 != 0 {
-        return Err("a load segment that is not read-only grew".into());
+    if grown.flags & 4 == 0 {
+        return Err("a load segment that is not readable grew".into());
     }
     let delta = grown.vaddr.wrapping_sub(grown.offset);
     let page = b.page_size();

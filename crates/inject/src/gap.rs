@@ -1,7 +1,7 @@
-//! Free room after a load segment: file bytes nothing uses and addresses no other segment maps, into
-//! which the segment can grow without moving anything.
+//! Free room after a load segment: file bytes nothing uses (or the end of the file) and addresses
+//! no other segment maps, into which the segment can grow without moving anything.
 
-use crate::image::{Image, Segment, PF_R, PF_W, PT_LOAD};
+use crate::image::{Image, Segment, PF_R, PF_W, PF_X, PT_LOAD};
 
 /// Room after load segment `load` (an index into `image.segments`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -15,15 +15,15 @@ pub struct Gap {
     pub len: u64,
 }
 
-/// Room after every readable, non-writable load segment whose file and memory sizes are equal,
-/// read-only ones first, then executable ones, each in file order. Writable segments are never
-/// grown.
+/// Room after every readable load segment whose file and memory sizes are equal (no `.bss` to
+/// collide with): read-only ones first, then executable ones, then writable ones, each in file
+/// order.
 pub fn find(image: &Image, data: &[u8]) -> Vec<Gap> {
     let page = image.page_size();
-    let mut gaps: Vec<(bool, Gap)> = Vec::new();
+    let mut gaps: Vec<(u8, Gap)> = Vec::new();
     for (index, load) in image.segments.iter().enumerate() {
-        // Readable (the loader reads the notes in memory), not writable, no .bss to collide with.
-        let readable = load.flags & PF_R != 0 && load.flags & PF_W == 0;
+        // Readable: the loader reads the notes in memory.
+        let readable = load.flags & PF_R != 0;
         if load.p_type != PT_LOAD || !readable || load.filesz != load.memsz {
             continue;
         }
@@ -31,9 +31,13 @@ pub fn find(image: &Image, data: &[u8]) -> Vec<Gap> {
         let vaddr = load.vaddr + load.memsz;
         let len = file_room(image, data, offset).min(address_room(image, index, load, vaddr, page));
         if len > 0 {
-            let executable = load.flags & crate::image::PF_X != 0;
+            let rank = match (load.flags & PF_X != 0, load.flags & PF_W != 0) {
+                (_, true) => 2,
+                (true, false) => 1,
+                (false, false) => 0,
+            };
             gaps.push((
-                executable,
+                rank,
                 Gap {
                     load: index,
                     offset,
@@ -43,24 +47,34 @@ pub fn find(image: &Image, data: &[u8]) -> Vec<Gap> {
             ));
         }
     }
-    gaps.sort_by_key(|(executable, gap)| (*executable, gap.offset));
+    gaps.sort_by_key(|(rank, gap)| (*rank, gap.offset));
     gaps.into_iter().map(|(_, gap)| gap).collect()
 }
 
-/// Zero bytes from `offset` up to the first byte any header, segment or section uses.
+/// How far past its end a segment that ends the file may grow (the file grows with it): far more
+/// than any note needs.
+const PAST_THE_END: u64 = 1 << 24;
+
+/// Zero bytes from `offset` up to the first byte any header, segment or section uses; past the
+/// end of the file too when nothing used lies after `offset`.
 fn file_room(image: &Image, data: &[u8], offset: u64) -> u64 {
-    let mut limit = data.len() as u64;
+    let mut limit = None;
     for (start, end) in used_ranges(image) {
         if start >= offset {
-            limit = limit.min(start);
+            limit = Some(limit.map_or(start, |l: u64| l.min(start)));
         } else if end > offset {
             return 0; // Something already spans the start: no room.
         }
     }
-    data[offset as usize..limit as usize]
-        .iter()
-        .take_while(|&&b| b == 0)
-        .count() as u64
+    let Some(tail) = data.get(offset as usize..limit.unwrap_or(data.len() as u64) as usize) else {
+        return 0;
+    };
+    let zeros = tail.iter().take_while(|&&b| b == 0).count() as u64;
+    if limit.is_none() && zeros == tail.len() as u64 {
+        zeros + PAST_THE_END
+    } else {
+        zeros
+    }
 }
 
 /// Addresses from `vaddr` up to where another load segment's pages begin. A following segment

@@ -1,8 +1,9 @@
 //! Producing the new bytes of a file: the note inserted, replaced or removed.
 //!
 //! Insertion never moves code or data and never grows a file by a page. The note (with whatever must
-//! move to make room for it) goes into the zero padding after a read-only load segment, which grows
-//! to map it. It joins the file's 4-byte-aligned `PT_NOTE` when there is one (that note group moves
+//! move to make room for it) goes into the zero padding after a load segment without `.bss`, which
+//! grows to map it: a read-only one if possible, else an executable one, else a writable one (such
+//! as the one patchelf appends at the end of a file, which may then grow past that end). It joins the file's 4-byte-aligned `PT_NOTE` when there is one (that note group moves
 //! next to it, unless it already ends where the padding begins); otherwise it gets a `PT_NOTE` of
 //! its own, in a `PT_NULL` entry or in room made after the program header table by moving the
 //! `.interp` and note sections that follow it (nothing but program and section headers points at
