@@ -1,0 +1,413 @@
+#!/usr/bin/env bash
+# Real-world stat-storm benchmark: a Nix-like store made of a Debian package's whole library
+# closure, and five ways of loading the same program from it, measured side by side.
+#
+# Usage: bench/storm/run.sh PACKAGE [VAR=VALUE]... COMMAND [ARG]...
+#   e.g. bench/storm/run.sh imagemagick convert --version
+#        bench/storm/run.sh emacs-nox emacs \
+#          --dump-file=@emacs-nox@/usr/libexec/emacs/28.2/x86_64-linux-gnu/emacs.pdmp --version
+# COMMAND is looked up in the store (store.py command: usr/bin/COMMAND, else the one
+# COMMAND-*/COMMAND.* a Debian alternative points at). In ARGs and VALUEs, @PKG@ stands for
+# the store directory of package PKG in the scenario being run (programs whose data files
+# live at their Debian paths need them named); VAR=VALUE words set the program's environment.
+#
+# The store (cached under $LDCACHE_CACHE_DIR/storm/base/<key>, the .debs under storm/debs):
+# the closure (Depends + Pre-Depends; closure.py) minus libc6, each package unpacked into
+# store/<hash>-<name>, every dynamically linked ELF file given a DT_RUNPATH (its package's lib
+# dirs, then its dependencies' in BFS order, then the glibc store directory, as Nix's linker
+# wrapper does) and a PT_INTERP in the glibc store directory. Two RUNPATH variants: "full" and
+# "shrink" (the same after `patchelf --shrink-rpath`, as nixpkgs' fixup does).
+#
+# Scenarios, each its own copy of the store ($work/sN/store: equal lengths, so equal RUNPATHs):
+#   1 stock: pristine glibc 2.43 loader and libc
+#   2 ldcache: patched loader and libc, notes by `ldcache embed --store-dir S S`
+#   3 patchelf: patched loader and libc, notes by patchelf 0.19.3 --build-resolution-cache
+#   4 shrinkwrap: pristine glibc, every DT_NEEDED replaced by the absolute path it resolves to
+#   5 floor: pristine glibc, no RUNPATH, every library in one directory found via ld.so.cache
+#
+# Writes bench/results/storm-<PACKAGE>.md (also printed). Environment: LDCACHE_CACHE_DIR
+# (default /var/cache/ldcache), LDCACHE_STORM_RUNS (hyperfine runs per scenario, default 40),
+# LDCACHE_KEEP=1 keeps the work directory. Run as root (apt-get, ld.so.cache, setuid bits).
+set -euo pipefail
+unset LD_LIBRARY_PATH LD_PRELOAD LD_DEBUG LD_LDCACHE_DISABLE
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+repo=$(cd "$here/../.." && pwd)
+cache=${LDCACHE_CACHE_DIR:-/var/cache/ldcache}
+storm=$cache/storm
+runs=${LDCACHE_STORM_RUNS:-40}
+per_round=5
+scenarios=(1 2 3 4 5)
+variants=(full shrink)
+# Bump when the layout changes in a way the hashed scripts do not show.
+layout_version=1
+
+log () { printf 'storm: %s\n' "$*" >&2; }
+die () { log "error: $*"; exit 1; }
+# shellcheck source=../../tests/lib.sh
+source "$repo/tests/lib.sh"
+# No __pycache__ beside the scripts.
+py () { PYTHONDONTWRITEBYTECODE=1 /usr/bin/python3 "$here/$1" "${@:2}"; }
+
+usage () {
+  sed -n '5,13p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+  exit 2
+}
+
+# ---------------------------------------------------------------------------------------------
+# Inputs and tools
+
+# parse_arguments PACKAGE [VAR=VALUE]... COMMAND [ARG]...: sets package, app_env, command, args.
+parse_arguments () {
+  (($# >= 2)) || usage
+  package=$1
+  shift
+  app_env=()
+  while (($#)) && [[ $1 =~ ^[A-Za-z_][A-Za-z0-9_]*= ]]; do
+    app_env+=("$1")
+    shift
+  done
+  (($#)) || usage
+  command=$1
+  args=("${@:2}")
+  wrap_env=0
+  [[ ${app_env[*]} == *@*@* ]] && wrap_env=1
+  return 0
+}
+
+setup_tools () {
+  [[ $(id -u) == 0 ]] || die "run as root (apt-get, ldconfig)"
+  ensure_packages strace hyperfine python3 python3-venv dpkg apt util-linux coreutils
+  local key value
+  while IFS='=' read -r key value; do
+    printf -v "$key" %s "$value"
+  done < <(bash "$repo/tests/e2e/build-glibc.sh")
+  [[ -x ${PRISTINE_LDSO-} && -x ${PATCHED_LDSO-} ]] || die "tests/e2e/build-glibc.sh failed"
+  patchelf=$(patchelf_bin)
+  # A private copy: another build in this checkout may replace target/release/ldcache meanwhile.
+  local built=${CARGO_TARGET_DIR:-$repo/target}/release/ldcache
+  [[ $built == /* ]] || built=$repo/$built
+  (cd "$repo" && nice cargo build --release --locked -q --bin ldcache)
+  cp "$built" "$work/ldcache"
+  ldcache=$work/ldcache
+}
+
+# ---------------------------------------------------------------------------------------------
+# Closure, .debs, base store
+
+fetch_debs () {
+  mkdir -p "$storm/debs"
+  local missing
+  mapfile -t missing < <(/usr/bin/python3 - "$work/closure.json" "$storm/debs" <<'EOF'
+import json, os, sys
+closure = json.load(open(sys.argv[1]))
+for name, p in closure["packages"].items():
+    if not os.path.exists(os.path.join(sys.argv[2], p["deb"])):
+        print(f"{name}={p['version']}")
+EOF
+  )
+  ((${#missing[@]})) || return 0
+  log "downloading ${#missing[@]} packages into $storm/debs"
+  ( cd "$storm/debs" &&
+    { apt-get download -q=2 "${missing[@]}" 2> /dev/null ||
+      { apt-get update -qq && apt-get download -q=2 "${missing[@]}"; }; } )
+}
+
+# Print the key of the base store: its inputs (the .debs, the scripts that lay it out, patchelf).
+base_key () {
+  {
+    echo "layout $layout_version $GLIBC_STORE_NAME"
+    "$patchelf" --version
+    cat "$here/store.py" "$here/elfinfo.py"
+    /usr/bin/python3 -c 'import json, sys
+closure = json.load(open(sys.argv[1]))
+print(closure["root"])
+for name, p in sorted(closure["packages"].items()):
+    print(name, p["deb"], *p["deps"])' "$work/closure.json"
+  } | sha256sum | cut -c1-16
+}
+
+# Lay out the base store at $work/s0/store (the placeholder prefix) and move it into the cache.
+build_base () {
+  local dir=$1
+  log "laying out the store of ${package} (patchelf --set-rpath, --shrink-rpath)"
+  py store.py layout "$work/closure.json" "$storm/debs" "$work/s0/store" "$work/s0/shrink" \
+    "$work/s0/manifest.json" "$patchelf" "$PRISTINE_LIBDIR"
+  rm -rf "$dir"
+  mkdir -p "$dir"
+  mv "$work/s0/store" "$work/s0/shrink" "$work/s0/manifest.json" "$dir/"
+  touch "$dir/ready"
+}
+
+prepare_base () {
+  log "resolving the closure of $package"
+  py closure.py "$package" --exclude libc6 > "$work/closure.json"
+  exec 8> "$storm/lock"
+  flock 8
+  fetch_debs
+  base=$storm/base/$package-$(base_key)
+  if [[ ! -f $base/ready ]]; then
+    build_base "$base"
+    # Older layouts of this package's closure are of no further use.
+    find "$storm/base" -mindepth 1 -maxdepth 1 -name "$package-????????????????" \
+      ! -path "$base" -exec rm -rf {} +
+  fi
+  flock -u 8
+  manifest=$base/manifest.json
+  exe_rel=$(py store.py command "$manifest" "$base/store" "$command")
+  declare -gA pkgdir=()
+  local name dir
+  while read -r name dir; do pkgdir[$name]=$dir; done < <(py store.py dirs "$manifest")
+  log "base store: $base; executable: $exe_rel"
+}
+
+# ---------------------------------------------------------------------------------------------
+# Scenario stores
+
+store_of () { echo "$work/s$1/store"; }
+loader_of () { echo "$(store_of "$1")/$(py store.py glibc-dir)/ld-linux-x86-64.so.2"; }
+
+# record VARIANT SCENARIO KEY JSON: one line of results.jsonl, which report.py reads (null when
+# the measurement printed nothing: it failed, and said why on stderr).
+record () {
+  printf '{"variant": "%s", "scenario": "%s", "key": "%s", "value": %s}\n' "$1" "$2" "$3" \
+    "${4:-null}" >> "$work/results.jsonl"
+}
+
+# timed VARIANT SCENARIO KEY COMMAND...: run COMMAND (output in $work/KEY-VARIANT-sSCENARIO.log),
+# record its wall time in seconds.
+timed () {
+  local variant=$1 scenario=$2 key=$3 start status=0
+  shift 3
+  start=$EPOCHREALTIME
+  "$@" > "$work/$key-$variant-s$scenario.log" 2>&1 || status=$?
+  record "$variant" "$scenario" "$key" \
+    "{\"seconds\": $(awk "BEGIN { print $EPOCHREALTIME - $start }"), \"status\": $status}"
+}
+
+# As a Nix setup hook would batch it: 64 files per patchelf call, one call per core. The list of
+# dynamically linked ELF files is made beforehand and not timed: patchelf gives up on the rest of
+# a batch at the first file it cannot take ("wrong ELF type" for relocatable objects), which a
+# hook would have to avoid somehow; this way every file patchelf can take gets its note.
+patchelf_hook () {
+  xargs -0 -r -P"$(nproc)" -n64 "$patchelf" --build-resolution-cache < "$1"
+}
+
+# list_dynamic_files STORE OUT: the list patchelf_hook takes (timed on its own).
+list_dynamic_files () { py store.py dynamic-files "$1" > "$2"; }
+
+build_scenario () {
+  local variant=$1 n=$2 store
+  store=$(store_of "$n")
+  rm -rf "$work/s$n"
+  mkdir -p "$work/s$n"
+  case $n in
+    1|4) py store.py instantiate "$manifest" "$base" "$variant" "$store" "$PRISTINE_LIBDIR" ;;
+    2|3) py store.py instantiate "$manifest" "$base" "$variant" "$store" "$PATCHED_LIBDIR" ;;
+    5)
+      # The stock loader reads the ld.so.cache named at build time, inside the shared glibc
+      # install: this scenario's loader is a copy with that string replaced by the path of its
+      # own cache (not longer, NUL-padded), so the shared install is never written.
+      py scenarios.py patch-loader "$PRISTINE_LDSO" "$work/s5/ld.so" \
+        "$(dirname "$PRISTINE_LIBDIR")/etc/ld.so.cache" "$work/s5/ld.so.cache"
+      py store.py instantiate "$manifest" "$base" "$variant" "$store" "$PRISTINE_LIBDIR" \
+        --loader "$work/s5/ld.so" ;;
+  esac
+  case $n in
+    2) timed "$variant" 2 embed "$ldcache" embed --json --store-dir "$store" "$store" ;;
+    3) timed "$variant" 3 list list_dynamic_files "$store" "$work/s3/dynamic-files"
+       timed "$variant" 3 embed patchelf_hook "$work/s3/dynamic-files" ;;
+    4) py scenarios.py shrinkwrap "$manifest" "$store" "$patchelf" ;;
+    5) py scenarios.py flatten "$manifest" "$store" "$patchelf" \
+         "$(dirname "$PRISTINE_LIBDIR")/sbin/ldconfig" "$work/s5/ld.so.cache" ;;
+  esac
+}
+
+# ---------------------------------------------------------------------------------------------
+# Running the program
+
+# app_argv N: the command line of scenario N, one word per line of the array app_argv.
+app_argv () {
+  local store word
+  store=$(store_of "$1")
+  app_argv=("$store/$exe_rel")
+  for word in "${args[@]}"; do app_argv+=("$(expand "$store" "$word")"); done
+  app_envv=(PATH=/usr/bin:/bin "HOME=$work/home" LC_ALL=C TERM=dumb)
+  for word in "${app_env[@]}"; do app_envv+=("$(expand "$store" "$word")"); done
+  # hyperfine runs all scenarios in one environment: one naming a scenario's store goes with
+  # each command line, through env(1) (the same extra exec for every scenario).
+  timed_argv=("${app_argv[@]}")
+  ((wrap_env)) && timed_argv=(/usr/bin/env -i "${app_envv[@]}" "${app_argv[@]}")
+  return 0
+}
+
+# expand STORE WORD: WORD with every @PKG@ replaced by PKG's directory in STORE.
+expand () {
+  local store=$1 word=$2 name
+  while [[ $word =~ @([a-z0-9][a-z0-9.+-]*)@ ]]; do
+    name=${BASH_REMATCH[1]}
+    [[ -n ${pkgdir[$name]-} ]] || die "@$name@: no package $name in the closure"
+    word=${word//"@$name@"/"$store/${pkgdir[$name]}"}
+  done
+  echo "$word"
+}
+
+check_output () {
+  local variant=$1 n=$2 status=0
+  app_argv "$n"
+  env -i "${app_envv[@]}" "${app_argv[@]}" > "$work/out/$variant-s$n.stdout" \
+    2> "$work/out/$variant-s$n.stderr" < /dev/null || status=$?
+  local same=false
+  cmp -s "$work/out/$variant-s$n.stdout" "$work/out/full-s1.stdout" &&
+    [[ $status == "$(cat "$work/out/full-s1.status" 2> /dev/null || echo "$status")" ]] && same=true
+  echo "$status" > "$work/out/$variant-s$n.status"
+  record "$variant" "$n" run "{\"status\": $status, \"same_as_s1\": $same}"
+  [[ $same == true ]] || log "scenario $n ($variant): output or status differs from scenario 1" \
+    "(status $status; see $work/out)"
+}
+
+default_dirs () { echo "$PRISTINE_LIBDIR" "$PATCHED_LIBDIR"; }
+
+measure_traces () {
+  local variant=$1 n=$2
+  local dir=$work/trace/$variant-s$n store
+  store=$(store_of "$n")
+  rm -rf "$dir"
+  mkdir -p "$dir"
+  app_argv "$n"
+  env -i "${app_envv[@]}" strace -ff -qq -o "$dir/all" -- "${app_argv[@]}" \
+    > /dev/null 2>&1 < /dev/null || true
+  # shellcheck disable=SC2046 # one word per default directory
+  record "$variant" "$n" trace \
+    "$(py measure.py trace "$manifest" "$store" "$dir/all" $(default_dirs))"
+  # shellcheck disable=SC2054 # the commas belong to strace's -e
+  env -i "${app_envv[@]}" strace -ff -qq -s 512 -E LD_DEBUG=libs -o "$dir/debug" \
+    -e trace=execve,open,openat,openat2,stat,lstat,newfstatat,statx,write,writev \
+    -- "${app_argv[@]}" > /dev/null 2>&1 < /dev/null || true
+  # shellcheck disable=SC2046
+  record "$variant" "$n" startup \
+    "$(py measure.py startup "$manifest" "$store" "$dir/debug" "${app_argv[0]}" $(default_dirs))"
+  [[ -n ${LDCACHE_KEEP-} ]] || rm -rf "$dir"
+}
+
+# The control behind scenario 2's mmap count: scenario 1's files (no notes) under the patched
+# loader and libc, traced like the scenarios.
+measure_control () {
+  local variant=$1 dir=$work/trace/control
+  rm -rf "$dir"
+  mkdir -p "$dir"
+  py store.py glibc "$(store_of 1)" "$PATCHED_LIBDIR"
+  app_argv 1
+  env -i "${app_envv[@]}" strace -ff -qq -o "$dir/all" -- "${app_argv[@]}" \
+    > /dev/null 2>&1 < /dev/null || true
+  py store.py glibc "$(store_of 1)" "$PRISTINE_LIBDIR"
+  # shellcheck disable=SC2046 # one word per default directory
+  record "$variant" 1 control_patched_loader \
+    "$(py measure.py trace "$manifest" "$(store_of 1)" "$dir/all" $(default_dirs))"
+  rm -rf "$dir"
+}
+
+predict () {
+  local variant=$1 n=$2 mode=off
+  [[ $n == 2 || $n == 3 ]] && mode=notes
+  record "$variant" "$n" predicted \
+    "$(py measure.py predict "$ldcache" "$mode" "$(loader_of "$n")" "$(store_of "$n")" \
+         "$(store_of "$n")/$exe_rel")"
+}
+
+measure_sizes () {
+  local variant=$1 n
+  for n in 2 3; do
+    record "$variant" "$n" sizes \
+      "$(py measure.py sizes "$manifest" "$(store_of 1)" "$(store_of "$n")")"
+    record "$variant" "$n" audit "$(py measure.py audit "$ldcache" "$(store_of "$n")")"
+  done
+  record "$variant" 2 verify "$(py measure.py verify "$ldcache" "$manifest" "$(store_of 1)" \
+                                  "$(store_of 2)" "$work/verify.tmp")"
+}
+
+# Startup time: rounds of `hyperfine --runs $per_round` over all scenarios, the order rotated
+# from round to round, so that drift and order effects spread evenly; report.py pools the times.
+measure_times () {
+  local variant=$1 round n i rounds=$(((runs + per_round - 1) / per_round)) cmds
+  for ((round = 0; round < rounds; round++)); do
+    cmds=()
+    for ((i = 0; i < ${#scenarios[@]}; i++)); do
+      n=${scenarios[(i + round) % ${#scenarios[@]}]}
+      app_argv "$n"
+      cmds+=(-n "s$n" "${timed_argv[*]@Q}")
+    done
+    env -i "${app_envv[@]}" hyperfine -N -i --style none --warmup 2 --runs "$per_round" \
+      --export-json "$work/hyperfine/$variant-$round.json" "${cmds[@]}" \
+      > /dev/null 2> "$work/hyperfine/$variant-$round.log" ||
+      { cat "$work/hyperfine/$variant-$round.log" >&2; die "hyperfine failed"; }
+  done
+  log "$variant: $rounds rounds x $per_round runs per scenario"
+}
+
+run_variant () {
+  local variant=$1 n
+  for n in "${scenarios[@]}"; do
+    log "$variant: building scenario $n"
+    build_scenario "$variant" "$n"
+  done
+  for n in "${scenarios[@]}"; do
+    check_output "$variant" "$n"
+    log "$variant: tracing scenario $n"
+    measure_traces "$variant" "$n"
+    predict "$variant" "$n"
+  done
+  measure_control "$variant"
+  measure_sizes "$variant"
+  log "$variant: timing"
+  measure_times "$variant"
+  if [[ -z ${LDCACHE_KEEP-} ]]; then
+    for n in "${scenarios[@]}"; do rm -rf "$work/s$n"; done
+  fi
+}
+
+# ---------------------------------------------------------------------------------------------
+
+write_meta () {
+  local commit cpu
+  commit=$(git -C "$repo" rev-parse --short HEAD 2> /dev/null || echo unknown)
+  # Read-only: --no-optional-locks keeps git status from refreshing the index.
+  [[ -z $(git -C "$repo" --no-optional-locks status --porcelain --untracked-files=no \
+            2> /dev/null) ]] || commit+=" (with uncommitted changes)"
+  cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')
+  /usr/bin/python3 -c 'import json, sys
+keys = sys.argv[2::2]
+json.dump(dict(zip(keys, sys.argv[3::2])), open(sys.argv[1], "w"), indent=1)' "$work/meta.json" \
+    package "$package" exe "$exe_rel" base "$base" commit "$commit" cpu "$cpu" nproc "$(nproc)" \
+    ldcache_version "$("$ldcache" --version)" patchelf_version "$("$patchelf" --version)" \
+    ldcache_sha256 "$(sha256sum < "$ldcache" | cut -d' ' -f1)" \
+    load_start "$load_start" load_end "$(cut -d' ' -f1 /proc/loadavg)" \
+    seconds "$((SECONDS - start_seconds))" runs "$runs" per_round "$per_round" \
+    pristine_libdir "$PRISTINE_LIBDIR" patched_libdir "$PATCHED_LIBDIR" \
+    wrapped_in_env "$wrap_env"
+}
+
+main () {
+  parse_arguments "$@"
+  start_seconds=$SECONDS
+  load_start=$(cut -d' ' -f1 /proc/loadavg)
+  # A fixed-length name: every scenario store path has the length of the cached placeholder.
+  work=$(mktemp -d /tmp/ldcache-storm.XXXXXX)
+  chmod 755 "$work"
+  [[ -n ${LDCACHE_KEEP-} ]] || trap 'rm -rf "$work"' EXIT
+  mkdir -p "$work/home" "$work/out" "$work/trace" "$work/hyperfine"
+  setup_tools
+  GLIBC_STORE_NAME=$(py store.py glibc-dir)
+  prepare_base
+  local variant
+  for variant in "${variants[@]}"; do run_variant "$variant"; done
+  write_meta
+  printf '%s\0' "$package" "${app_env[@]}" "$command" "${args[@]}" > "$work/command_line"
+  mkdir -p "$repo/bench/results"
+  py report.py "$work" "$manifest" "$repo/bench/results/storm-$package.md"
+  log "done in $((SECONDS - start_seconds)) s"
+  ! grep -q '"same_as_s1": false' "$work/results.jsonl" ||
+    die "a scenario's output or exit status differs from scenario 1's (see the report)"
+}
+
+main "$@"
