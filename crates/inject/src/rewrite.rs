@@ -3,13 +3,12 @@
 //! Insertion never moves code or data and never grows a file by a page. The note (with whatever must
 //! move to make room for it) goes into the zero padding after a load segment without `.bss`, which
 //! grows to map it: a read-only one if possible, else an executable one, else a writable one (such
-//! as the one patchelf appends at the end of a file, which may then grow past that end). It joins the file's 4-byte-aligned `PT_NOTE` when there is one (that note group moves
-//! next to it, unless it already ends where the padding begins); otherwise it gets a `PT_NOTE` of
-//! its own, in a `PT_NULL` entry or in room made after the program header table by moving the
-//! `.interp` and note sections that follow it (nothing but program and section headers points at
-//! them). The section header table and `.shstrtab` grow where they are when the bytes after them
-//! are free (always so at the end of the file), else move into zero padding nothing uses (files
-//! patchelf has rewritten keep them in the middle), else to the end of the file.
+//! as the one patchelf appends at the end of a file, which may then grow past that end). It joins
+//! the file's 4-byte-aligned `PT_NOTE` when there is one (that note group moves next to it, unless
+//! it already ends where the padding begins); otherwise it gets a `PT_NOTE` of its own, in a
+//! `PT_NULL` entry or in room made after the program header table (`program_headers`). The section
+//! header table and `.shstrtab` grow too (`section_tables`). Only when no padding is large enough
+//! do the notes get a load segment of their own at the end of the file.
 
 use std::ops::Range;
 
@@ -21,6 +20,9 @@ use crate::image::{
     PT_NULL, PT_PHDR, SHF_ALLOC, SHT_DYNSYM, SHT_NOTE, SHT_PROGBITS, SHT_SYMTAB,
 };
 use crate::{Output, Refusal};
+
+mod program_headers;
+mod section_tables;
 
 /// The name of the section holding the notes.
 pub const SECTION_NAME: &[u8] = b".note.nixos.ldcache";
@@ -400,51 +402,6 @@ impl<'a, O: Output> Editor<'a, O> {
         self.place(payload, target, table + table_size, pieces, slots, group)
     }
 
-    /// The pieces to move so that `entries` more program headers fit (`PT_NULL` entries first, then
-    /// room after the table), plus the note group, which moves next to the notes; and for each new
-    /// entry, the `PT_NULL` it takes (`None`: appended to the table).
-    fn make_room(
-        &self,
-        group: Option<usize>,
-        loads: usize,
-        notes: usize,
-    ) -> Result<(Vec<Piece>, Vec<Option<usize>>), Refusal> {
-        let mut free: Vec<usize> = (0..self.image.segments.len())
-            .filter(|&i| self.image.segments[i].p_type == PT_NULL)
-            .collect();
-        // Load segments stay sorted by address: a new one (the highest) only takes a PT_NULL entry
-        // after every other load segment.
-        let last_load = self
-            .image
-            .segments
-            .iter()
-            .rposition(|s| s.p_type == PT_LOAD);
-        let mut take = |after: Option<usize>| {
-            let at = free
-                .iter()
-                .position(|&i| after.is_none_or(|last| i > last))?;
-            Some(free.remove(at))
-        };
-        let mut slots: Vec<Option<usize>> = (0..loads).map(|_| take(last_load)).collect();
-        slots.extend((0..notes).map(|_| take(None)));
-        let appended = slots.iter().filter(|slot| slot.is_none()).count();
-        let mut pieces = if appended > 0 {
-            self.pieces_after_table(appended as u64)?
-        } else {
-            Vec::new()
-        };
-        if let Some(index) = group {
-            let note = self.image.segments[index];
-            pieces.retain(|p| p.offset != note.offset);
-            pieces.push(Piece {
-                offset: note.offset,
-                size: note.filesz,
-                align: 4,
-            });
-        }
-        Ok((pieces, slots))
-    }
-
     /// A new read-only load segment at the end of the file, at the next free page of the address
     /// space and congruent with its offset, so the file needs no page padding.
     fn new_load_target(&self) -> Result<Target, Refusal> {
@@ -541,121 +498,6 @@ impl<'a, O: Output> Editor<'a, O> {
             entsize: 0,
         })?;
         self.finish()
-    }
-
-    /// Puts new program headers into their slots: a `PT_NULL` entry, or the end of the table (which
-    /// `PT_PHDR` then covers too). Load segments stay sorted by address: a new one has the highest.
-    fn add_segments(&mut self, segments: Vec<Segment>, slots: Vec<Option<usize>>) {
-        for (segment, slot) in segments.into_iter().zip(slots) {
-            match slot {
-                Some(index) => self.image.segments[index] = segment,
-                None => {
-                    self.image.segments.push(segment);
-                    let entry = self.image.phentsize;
-                    for phdr in self
-                        .image
-                        .segments
-                        .iter_mut()
-                        .filter(|s| s.p_type == PT_PHDR)
-                    {
-                        phdr.filesz += entry;
-                        phdr.memsz += entry;
-                    }
-                }
-            }
-        }
-    }
-
-    /// The `.interp` and note ranges that follow the program header table, as few as free room for
-    /// `entries` more entries. Only program and section headers refer to them, so they can move.
-    fn pieces_after_table(&self, entries: u64) -> Result<Vec<Piece>, Refusal> {
-        let image = &self.image;
-        let table_end = image.phoff + image.phdr_table_size();
-        let needed_end = table_end + entries * image.phentsize;
-        let first_load = image
-            .segments
-            .iter()
-            .filter(|s| s.p_type == PT_LOAD)
-            .min_by_key(|s| s.vaddr)
-            .ok_or_else(|| Refusal::new("no load segment"))?;
-        if !first_load.contains_file_range(image.phoff, needed_end - image.phoff) {
-            return Err(Refusal::new(
-                "the program header table is not at the start of the first load segment",
-            ));
-        }
-        let mut pieces: Vec<Piece> = Vec::new();
-        let mut covered = table_end;
-        for segment in image
-            .segments
-            .iter()
-            .filter(|s| matches!(s.p_type, PT_INTERP | PT_NOTE))
-        {
-            if segment.offset < table_end || segment.filesz == 0 {
-                continue;
-            }
-            if pieces.iter().any(|p| p.offset == segment.offset) {
-                continue;
-            }
-            pieces.push(Piece {
-                offset: segment.offset,
-                size: segment.filesz,
-                align: segment.align.clamp(1, 8),
-            });
-        }
-        pieces.sort_by_key(|p| p.offset);
-        let mut needed = Vec::new();
-        for piece in pieces {
-            if covered >= needed_end {
-                break;
-            }
-            if piece.offset < covered {
-                return Err(Refusal::new("overlapping note or interpreter segments"));
-            }
-            // Only dead bytes may lie between the pieces.
-            if !self.is_dead(covered, piece.offset) {
-                break;
-            }
-            covered = piece.offset + piece.size;
-            needed.push(piece);
-        }
-        if covered < needed_end && self.is_dead(covered, needed_end) {
-            covered = needed_end;
-        }
-        if covered < needed_end {
-            return Err(Refusal::new("no room for more program headers"));
-        }
-        // Nothing else may live in the range the table grows into.
-        let foreign = image.sections.iter().any(|s| {
-            s.file_size() > 0
-                && s.offset < covered
-                && s.offset + s.size > table_end
-                && !needed
-                    .iter()
-                    .any(|p| s.offset >= p.offset && s.offset + s.size <= p.offset + p.size)
-        });
-        if foreign {
-            return Err(Refusal::new(
-                "a section other than .interp or a note follows the program headers",
-            ));
-        }
-        Ok(needed)
-    }
-
-    /// Whether the old bytes `start..end` serve nothing: zeros, or bytes no section holds that
-    /// are zeros and the `Z`s patchelf fills the old places of what it moved with (in a file with
-    /// section headers, which then describe every byte the program uses).
-    fn is_dead(&self, start: u64, end: u64) -> bool {
-        let Some(bytes) = self.old.get(start as usize..end as usize) else {
-            return false;
-        };
-        let in_section = self.image.sections.iter().any(|s| {
-            let contents = s.offset..s.offset + s.file_size();
-            !contents.is_empty() && contents.start < end && start < contents.end
-        });
-        bytes.iter().all(|&b| b == 0)
-            || (!self.image.sections.is_empty()
-                && !in_section
-                && bytes.iter().all(|&b| b == 0 || b == b'Z'))
     }
 
     /// Copies `piece` to `at` in `target` and makes every header and symbol that pointed into it
@@ -797,127 +639,6 @@ impl<'a, O: Output> Editor<'a, O> {
             .find(|s| s.p_type == PT_LOAD && s.contains_file_range(offset, 1))
             .map(|s| s.vaddr + (offset - s.offset))
             .ok_or_else(|| Refusal::new("a section to move is not in a load segment"))
-    }
-
-    /// Appends the section header of the notes, growing `.shstrtab` by its name if needed. Files
-    /// without section headers get none.
-    fn add_section(&mut self, mut section: Section) -> Result<(), Refusal> {
-        if self.image.sections.is_empty() {
-            return Ok(());
-        }
-        let names = self.image.sections[self.image.shstrndx];
-        let table = &self.old[names.offset as usize..][..names.size as usize];
-        let mut needle = SECTION_NAME.to_vec();
-        needle.push(0);
-        // A suffix of a longer name serves too, as in any string table.
-        let existing = table
-            .windows(needle.len())
-            .position(|w| w == needle.as_slice());
-        let mut new_names = None;
-        section.name = match existing {
-            Some(at) => at as u32,
-            None => {
-                let mut grown = table.to_vec();
-                let at = grown.len();
-                grown.extend_from_slice(&needle);
-                new_names = Some(grown);
-                at as u32
-            }
-        };
-        self.place_section_tables(new_names);
-        self.image.sections.push(section);
-        Ok(())
-    }
-
-    /// Makes room for one more section header, and writes `.shstrtab` when it grew, where the file
-    /// need not grow for them: rewritten where they are when they end the file; else each where it
-    /// is when the bytes after it are free, or in zero padding nothing uses; else at the end.
-    fn place_section_tables(&mut self, new_names: Option<Vec<u8>>) {
-        if self.tables_are_tail(new_names.is_some()) {
-            let names = self.image.sections[self.image.shstrndx];
-            let start = match new_names {
-                Some(_) => names.offset,
-                None => self.image.shoff,
-            };
-            let mut at = start;
-            if let Some(grown) = new_names {
-                self.out.set_len(at as usize);
-                at = self.write_names(grown, at);
-            }
-            self.image.shoff = align(at, self.image.word());
-            return;
-        }
-        let old_names = self.image.sections[self.image.shstrndx];
-        if let Some(grown) = new_names {
-            let at = self.room(old_names.offset, old_names.size, grown.len() as u64, 1);
-            self.write_names(grown, at);
-            if at != old_names.offset {
-                self.vacated.push((old_names.offset, old_names.size));
-            }
-        }
-        let entry = self.image.shentsize;
-        let old_size = entry * self.image.sections.len() as u64;
-        let (old_shoff, word) = (self.image.shoff, self.image.word());
-        let shoff = self.room(old_shoff, old_size, old_size + entry, word);
-        if shoff != old_shoff {
-            self.vacated.push((old_shoff, old_size));
-        }
-        self.image.shoff = shoff;
-    }
-
-    /// Whether `.shstrtab` (when `names_grow`) and the section header table, in that order, end the
-    /// file, with nothing else past the first of them.
-    fn tables_are_tail(&self, names_grow: bool) -> bool {
-        let names_index = self.image.shstrndx;
-        let names = self.image.sections[names_index];
-        let old_sections = &self.image.sections;
-        let old_table_end = self.image.shoff + self.image.shentsize * old_sections.len() as u64;
-        let start = if names_grow {
-            names.offset
-        } else {
-            self.image.shoff
-        };
-        old_table_end == self.old.len() as u64
-            && self.out.len() == self.old.len()
-            && names.offset + names.size <= self.image.shoff
-            && self
-                .image
-                .segments
-                .iter()
-                .all(|s| s.filesz == 0 || s.file_end() <= start)
-            && old_sections.iter().enumerate().all(|(i, s)| {
-                s.file_size() == 0 || s.offset + s.size <= start || (i == names_index && names_grow)
-            })
-    }
-
-    /// Where `len` bytes that are not loaded go, now `size` bytes at `offset`: there when the bytes
-    /// after them are zero and unused, else in zero padding nothing uses (sparing the room notes
-    /// grow into if possible), else after everything.
-    fn room(&mut self, offset: u64, size: u64, len: u64, align_to: u64) -> u64 {
-        if gap::is_unused(&self.image, &self.out, offset + size, offset + len) {
-            return offset;
-        }
-        let unused = |spare_gaps| gap::unused(&self.image, &self.out, len, align_to, spare_gaps);
-        if let Some(at) = unused(true).or_else(|| unused(false)) {
-            return at;
-        }
-        let at = align(self.out.len() as u64, align_to);
-        self.out.set_len(at as usize);
-        at
-    }
-
-    /// Copies the grown `.shstrtab` to `at` (extending the file when it ends there) and points the
-    /// section header at it; returns where it ends.
-    fn write_names(&mut self, grown: Vec<u8>, at: u64) -> u64 {
-        let end = at + grown.len() as u64;
-        if self.out.len() < end as usize {
-            self.out.set_len(end as usize);
-        }
-        self.out.write(at as usize, &grown);
-        let names = &mut self.image.sections[self.image.shstrndx];
-        names.offset = at;
-        names.size = grown.len() as u64;
-        end
     }
 
     /// Encodes the headers into the new bytes and zeroes what moved away.
