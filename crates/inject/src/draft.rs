@@ -17,9 +17,14 @@ impl<O: Output> Draft<O> {
         Draft { bytes, written }
     }
 
+    /// Writes `bytes` at `at`, growing the contents first when they reach past the end.
     pub fn write(&mut self, at: usize, bytes: &[u8]) {
-        self.bytes[at..at + bytes.len()].copy_from_slice(bytes);
-        self.note(at..at + bytes.len());
+        let end = at + bytes.len();
+        if self.bytes.len() < end {
+            self.set_len(end);
+        }
+        self.bytes[at..end].copy_from_slice(bytes);
+        self.note(at..end);
     }
 
     pub fn zero(&mut self, range: Range<usize>) {

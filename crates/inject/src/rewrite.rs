@@ -440,9 +440,6 @@ impl<'a, O: Output> Editor<'a, O> {
         at = align(at, 4);
         let len = payload.len() as u64;
         let end = at + len;
-        if self.out.len() < end as usize {
-            self.out.set_len(end as usize);
-        }
         self.out.write(at as usize, payload);
         let vaddr = target.vaddr_at(at);
         let mut new_entries = Vec::new();
@@ -574,9 +571,6 @@ impl<'a, O: Output> Editor<'a, O> {
         }
         self.move_symbols(&moved_sections, old_vaddr, new_vaddr)?;
         let bytes = self.old[piece.offset as usize..][..piece.size as usize].to_vec();
-        if self.out.len() < (at + piece.size) as usize {
-            self.out.set_len((at + piece.size) as usize);
-        }
         self.out.write(at as usize, &bytes);
         self.vacated.push((piece.offset, piece.size));
         Ok(())
@@ -666,9 +660,6 @@ impl<'a, O: Output> Editor<'a, O> {
                 .flat_map(|s| image.encode_section(s))
                 .collect();
             let shoff = image.shoff as usize;
-            if self.out.len() < shoff + shdrs.len() {
-                self.out.set_len(shoff + shdrs.len());
-            }
             self.out.write(shoff, &shdrs);
         }
         let mut fields = vec![

@@ -36,6 +36,22 @@ fn get_u64(data: &[u8], at: usize) -> u64 {
     u64::from_le_bytes(data[at..at + 8].try_into().unwrap())
 }
 
+/// Where the program header table starts and how many entries it has (ELF64 little endian).
+fn program_headers(data: &[u8]) -> (usize, usize) {
+    (
+        get_u64(data, 32) as usize,
+        u16::from_le_bytes([data[56], data[57]]) as usize,
+    )
+}
+
+/// Where the section header table starts and how many entries it has (ELF64 little endian).
+fn section_headers(data: &[u8]) -> (usize, usize) {
+    (
+        get_u64(data, 40) as usize,
+        u16::from_le_bytes([data[60], data[61]]) as usize,
+    )
+}
+
 fn rejected(old: &[u8], new: &[u8], expected: &str) {
     match check(old, new) {
         Ok(()) => panic!("the oracle accepted a file where {expected}"),
@@ -73,8 +89,7 @@ fn a_changed_dynamic_entry() {
 #[test]
 fn section_headers_written_over_code() {
     let (old, mut new) = rewritten();
-    let shoff = get_u64(&new, 40) as usize;
-    let shnum = u16::from_le_bytes([new[60], new[61]]) as usize;
+    let (shoff, shnum) = section_headers(&new);
     let table = new[shoff..shoff + 64 * shnum].to_vec();
     let (text, size) = section_range(&new, ".text");
     assert!(size >= table.len());
@@ -90,8 +105,7 @@ fn section_headers_written_over_code() {
 #[test]
 fn a_moved_load_segment() {
     let (old, mut new) = rewritten();
-    let phoff = get_u64(&new, 32) as usize;
-    let phnum = u16::from_le_bytes([new[56], new[57]]) as usize;
+    let (phoff, phnum) = program_headers(&new);
     let load = (0..phnum)
         .map(|i| phoff + 56 * i)
         .find(|&at| new[at] == 1 && get_u64(&new, at + 16) > 0)
@@ -104,7 +118,7 @@ fn a_moved_load_segment() {
 #[test]
 fn a_resized_section() {
     let (old, mut new) = rewritten();
-    let shoff = get_u64(&new, 40) as usize;
+    let (shoff, _) = section_headers(&new);
     let size_field = shoff + 64 + 32; // section 1's sh_size
     let size = get_u64(&new, size_field);
     put_u64(&mut new, size_field, size + 1);
@@ -114,7 +128,7 @@ fn a_resized_section() {
 #[test]
 fn a_renamed_section() {
     let (old, mut new) = rewritten();
-    let shoff = get_u64(&new, 40) as usize;
+    let (shoff, _) = section_headers(&new);
     let name_field = shoff + 64; // section 1's sh_name: skip the leading dot of its name
     let name = u32::from_le_bytes(new[name_field..name_field + 4].try_into().unwrap());
     new[name_field..name_field + 4].copy_from_slice(&(name + 1).to_le_bytes());
@@ -125,10 +139,9 @@ fn a_renamed_section() {
 fn program_headers_grown_over_a_section() {
     let (old, mut new) = rewritten();
     // One more entry, a PT_NULL, written over whatever follows the table (.interp).
-    let phoff = get_u64(&new, 32) as usize;
-    let phnum = u16::from_le_bytes([new[56], new[57]]);
-    let end = phoff + 56 * phnum as usize;
+    let (phoff, phnum) = program_headers(&new);
+    let end = phoff + 56 * phnum;
     new[end..end + 56].fill(0);
-    new[56..58].copy_from_slice(&(phnum + 1).to_le_bytes());
+    new[56..58].copy_from_slice(&(phnum as u16 + 1).to_le_bytes());
     rejected(&old, &new, "a section overlaps the ELF or program headers");
 }

@@ -114,13 +114,10 @@ impl<O: Output> Editor<'_, O> {
         at
     }
 
-    /// Copies the grown `.shstrtab` to `at` (extending the file when it ends there) and points the
+    /// Copies the grown `.shstrtab` to `at` (the file grows when it ends there) and points the
     /// section header at it; returns where it ends.
     fn write_names(&mut self, grown: Vec<u8>, at: u64) -> u64 {
         let end = at + grown.len() as u64;
-        if self.out.len() < end as usize {
-            self.out.set_len(end as usize);
-        }
         self.out.write(at as usize, &grown);
         let names = &mut self.image.sections[self.image.shstrndx];
         names.offset = at;
