@@ -118,7 +118,7 @@ base_key () {
   {
     echo "layout $layout_version $GLIBC_STORE_NAME"
     "$patchelf" --version
-    cat "$here/store.py" "$here/elfinfo.py"
+    cat "$here/store.py" "$here/elfinfo.py" "$repo/tests/corpus/corpus.py"
     /usr/bin/python3 -c 'import json, sys
 closure = json.load(open(sys.argv[1]))
 print(closure["root"])
