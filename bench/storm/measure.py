@@ -63,7 +63,7 @@ class Lookups:
         if name in self.sonames or path in self.dirs:
             return True
         return os.path.dirname(path) in self.dirs and name.startswith("lib") and \
-            storelib.LIBRARY_NAME.search(name) is not None
+            storelib.is_library_name(name)
 
 
 def calls(trace_file):

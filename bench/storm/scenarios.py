@@ -89,7 +89,7 @@ def link_libraries(manifest, store, flat):
             source_dir = os.path.join(store, directory)
             for name in sorted(os.listdir(source_dir)):
                 source = os.path.join(source_dir, name)
-                if not (name.startswith("lib") and storelib.LIBRARY_NAME.search(name)):
+                if not (name.startswith("lib") and storelib.is_library_name(name)):
                     continue
                 dest = os.path.join(flat, name)
                 if os.path.lexists(dest):

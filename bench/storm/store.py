@@ -29,10 +29,8 @@
 """
 
 import concurrent.futures
-import hashlib
 import json
 import os
-import re
 import shutil
 import stat
 import subprocess
@@ -40,10 +38,11 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import elfinfo  # noqa: E402
+from elfinfo import corpus  # noqa: E402  (the corpus suite's module, on the path elfinfo set)
 
 GLIBC_NAME = "glibc-2.43"
 LOADER = "ld-linux-x86-64.so.2"
-LIBRARY_NAME = re.compile(r"\.so(\.|$)")
+is_library_name = corpus.is_library_name
 BIN_DIRS = ("usr/bin", "bin", "usr/sbin", "sbin", "usr/games")
 JOBS = os.cpu_count() or 2
 
@@ -54,10 +53,7 @@ def log(msg):
 
 def store_name(name, version=""):
     """<32 characters of Nix's base-32 alphabet>-<name>, the hash covering name and version."""
-    digest = hashlib.sha256(f"ldcache-storm:{name}={version}".encode()).digest()
-    alphabet = "0123456789abcdfghijklmnpqrsvwxyz"
-    n = int.from_bytes(digest[:20], "big")
-    return "".join(alphabet[(n >> (5 * i)) & 31] for i in range(32)) + "-" + name
+    return corpus.store_hash(f"ldcache-storm:{name}={version}") + "-" + name
 
 
 def glibc_dir():
@@ -103,7 +99,7 @@ def fill_glibc(store, libdir, loader=None):
     os.makedirs(dest, exist_ok=True)
     for name in sorted(os.listdir(libdir)):
         source = os.path.join(libdir, name)
-        if not LIBRARY_NAME.search(name):
+        if not is_library_name(name):
             continue
         if os.path.islink(source):
             os.symlink(os.readlink(source), os.path.join(dest, name))
@@ -139,7 +135,7 @@ def lib_dirs(files, dirs):
     for rel, facts in files.items():
         name = os.path.basename(rel)
         if facts.get("type") == elfinfo.ET_DYN and name.startswith("lib") and \
-                LIBRARY_NAME.search(name):
+                is_library_name(name):
             found[facts["package"]].add(os.path.dirname(rel))
     return {name: sorted(d, key=lambda p: (p.count("/"), p)) for name, d in found.items()}
 

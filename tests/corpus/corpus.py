@@ -168,12 +168,16 @@ def note_facts(path):
 # ---------------------------------------------------------------------------------------------
 # layout
 
-def store_name(name):
-    digest = hashlib.sha256(("ldcache-corpus:" + name).encode()).digest()
-    alphabet = "0123456789abcdfghijklmnpqrsvwxyz"  # Nix's base-32 alphabet
+def store_hash(text):
+    """32 characters of Nix's base-32 alphabet derived from TEXT, as in a store path."""
+    digest = hashlib.sha256(text.encode()).digest()
+    alphabet = "0123456789abcdfghijklmnpqrsvwxyz"
     n = int.from_bytes(digest[:20], "big")
-    chars = "".join(alphabet[(n >> (5 * i)) & 31] for i in range(32))
-    return chars + "-" + name
+    return "".join(alphabet[(n >> (5 * i)) & 31] for i in range(32))
+
+
+def store_name(name):
+    return store_hash("ldcache-corpus:" + name) + "-" + name
 
 
 def dpkg_owners():
