@@ -37,8 +37,10 @@
       packages = forAllSystems (
         system:
         let
-          # The very derivation the overlay's hook runs.
-          inherit (overlaid system) ldcache;
+          # The very derivation the overlay's hook runs (the overlay builds it
+          # from an un-overlaid import of the same nixpkgs), taken without
+          # evaluating the overlaid set: it evaluates whatever that set's glibc.
+          ldcache = (plain system).callPackage ./nix/package.nix { };
         in
         {
           default = ldcache;

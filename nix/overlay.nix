@@ -48,11 +48,9 @@ let
 
   glibcVersion = lib.versions.majorMinor prev.glibc.version;
 
-  glibcPatch =
-    glibcPatches.${glibcVersion} or (throw (
-      "ldcache: no loader patch for glibc ${glibcVersion} (this nixpkgs' glibc is "
-      + "${prev.glibc.version}); supported: ${lib.concatStringsSep ", " (lib.attrNames glibcPatches)}"
-    ));
+  unsupported =
+    "ldcache: no loader patch for glibc ${glibcVersion} (this nixpkgs' glibc is "
+    + "${prev.glibc.version}); supported: ${lib.concatStringsSep ", " (lib.attrNames glibcPatches)}";
 
   enabled = hostPlatform.isLinux && hostPlatform.libc == "glibc";
 in
@@ -60,14 +58,28 @@ in
   inherit ldcache ldcache-hook;
 }
   // lib.optionalAttrs enabled {
-  # Fails on evaluation, not in the middle of a glibc build, when no patch
-  # fits. Every bootstrap stage that builds glibc takes it from here, so
+  # Every bootstrap stage that builds glibc takes it from here, so
   # stdenv.cc.libc, and with it every package, gets the patched loader.
-  glibc = builtins.seq glibcPatch (
-    prev.glibc.overrideAttrs (old: {
-      patches = (old.patches or [ ]) ++ [ glibcPatch ];
-    })
-  );
+  # Without a patch for this glibc, glibc's build stops at once with the
+  # message above, and evaluating it warns. It cannot stop evaluation: the
+  # Linux bootstrap compares every stage's glibc store paths (cc-wrapper's
+  # `libc_bin` assertion) while evaluating any attribute of the package set,
+  # so a `throw` here would stop the tool and its hook from evaluating too.
+  glibc =
+    if glibcPatches ? ${glibcVersion} then
+      prev.glibc.overrideAttrs
+        (old: {
+          patches = (old.patches or [ ]) ++ [ glibcPatches.${glibcVersion} ];
+        })
+    else
+      lib.warn unsupported (
+        prev.glibc.overrideAttrs (_: {
+          preUnpack = ''
+            echo ${lib.escapeShellArg unsupported} >&2
+            exit 1
+          '';
+        })
+      );
 
   # In every stage of the bootstrap, not only the final one: the final stage
   # takes glibc, gcc's libraries, coreutils, bash, zlib, xz, ... from earlier

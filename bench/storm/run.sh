@@ -19,7 +19,7 @@
 # "shrink" (the same after `patchelf --shrink-rpath`, as nixpkgs' fixup does).
 #
 # Scenarios, each its own copy of the store ($work/sN/store: equal lengths, so equal RUNPATHs):
-#   1 stock: pristine glibc 2.43 loader and libc
+#   1 stock: pristine glibc loader and libc (2.43 unless LDCACHE_GLIBC says otherwise)
 #   2 ldcache: patched loader and libc, notes by `ldcache embed --store-dir S S`
 #   3 patchelf: patched loader and libc, notes by patchelf 0.19.3 --build-resolution-cache
 #   4 shrinkwrap: pristine glibc, every DT_NEEDED replaced by the absolute path it resolves to
@@ -27,7 +27,8 @@
 #
 # Writes bench/results/storm-<PACKAGE>.md (also printed). Environment: LDCACHE_CACHE_DIR
 # (default /var/cache/ldcache), LDCACHE_STORM_RUNS (hyperfine runs per scenario, default 40),
-# LDCACHE_KEEP=1 keeps the work directory. Run as root (apt-get, ld.so.cache, setuid bits).
+# LDCACHE_KEEP=1 keeps the work directory, LDCACHE_GLIBC the glibc version (default 2.43, the
+# version of the results in bench/results). Run as root (apt-get, ld.so.cache, setuid bits).
 set -euo pipefail
 unset LD_LIBRARY_PATH LD_PRELOAD LD_DEBUG LD_LDCACHE_DISABLE
 
@@ -36,6 +37,7 @@ repo=$(cd "$here/../.." && pwd)
 cache=${LDCACHE_CACHE_DIR:-/var/cache/ldcache}
 storm=$cache/storm
 runs=${LDCACHE_STORM_RUNS:-40}
+glibc_version=${LDCACHE_GLIBC:-2.43}
 per_round=5
 scenarios=(1 2 3 4 5)
 variants=(full shrink)
@@ -81,7 +83,7 @@ setup_tools () {
   local key value
   while IFS='=' read -r key value; do
     printf -v "$key" %s "$value"
-  done < <(bash "$repo/tests/e2e/build-glibc.sh")
+  done < <(bash "$repo/tests/e2e/build-glibc.sh" "$glibc_version")
   [[ -x ${PRISTINE_LDSO-} && -x ${PATCHED_LDSO-} ]] || die "tests/e2e/build-glibc.sh failed"
   patchelf=$(patchelf_bin)
   # A private copy: another build in this checkout may replace target/release/ldcache meanwhile.

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# End-to-end tests of the ldcache glibc patch (nix/glibc/ldcache-2.43.patch).
+# End-to-end tests of the ldcache glibc patches (nix/glibc/ldcache-*.patch).
 #
-# Builds (or takes from the cache) a pristine and a patched glibc 2.43 with
-# build-glibc.sh, lays out fixtures like a Nix store, embeds notes with
+# Usage: run.sh GLIBC_VERSION...     (e.g. run.sh 2.40 2.42 2.43 2.44)
+#
+# For each version, builds (or takes from the cache) a pristine and a patched
+# glibc with build-glibc.sh, lays out fixtures like a Nix store, embeds notes with
 # patchelf 0.19.3, `ldcache embed` or ldcache_note.py, and compares the two
 # loaders (and `ldcache explain`'s predictions with both).  Prints
 # one line per check and ends with "N passed, M failed".
@@ -24,6 +26,7 @@ nlibs=32
 
 passed=0
 failed=0
+check_prefix=
 
 log () { printf '%s\n' "$*" >&2; }
 # shellcheck source=../lib.sh
@@ -34,10 +37,10 @@ check () {
   local name=$1
   shift
   if "$@"; then
-    printf 'PASS %s\n' "$name"
+    printf 'PASS %s%s\n' "$check_prefix" "$name"
     passed=$((passed + 1))
   else
-    printf 'FAIL %s\n' "$name"
+    printf 'FAIL %s%s\n' "$check_prefix" "$name"
     failed=$((failed + 1))
   fi
 }
@@ -452,18 +455,15 @@ print(f"  startup (hyperfine, 50 warm runs): stock {s['mean']*1e3:.2f} ms ± {s[
 EOF
 }
 
-main () {
-  [[ $(id -u) == 0 ]] || { log "run.sh must run as root (apt-get, setuid fixtures)"; exit 2; }
-  ensure_packages gcc libc6-dev make strace valgrind hyperfine clang libclang-rt-14-dev \
-    python3 python3-venv util-linux
-  local key value
+# Run every test on glibc VERSION $1, pristine and patched.
+test_version () {
+  local version=$1 key value
+  log "== glibc $version"
   while IFS='=' read -r key value; do
     printf -v "$key" %s "$value"
-  done < <(bash "$here/build-glibc.sh")
-  [[ -n ${PATCHED_LIBDIR-} ]] || { log "build-glibc.sh failed"; exit 1; }
-  (cd "$repo" && cargo build --release --locked --quiet --bin ldcache)
+  done < <(bash "$here/build-glibc.sh" "$version")
+  [[ ${GLIBC_VERSION-} == "$version" ]] || { log "build-glibc.sh $version failed"; exit 1; }
 
-  mkdir -p "$cache"
   T=$(mktemp -d "$cache/run.XXXXXX")
   chmod 755 "$T"
   [[ -n ${LDCACHE_KEEP-} ]] || trap 'rm -rf "$T"' EXIT
@@ -484,6 +484,21 @@ main () {
   test_hostile
   test_fuzz
   report_speed
+  [[ -n ${LDCACHE_KEEP-} ]] || rm -rf "$T"
+}
+
+main () {
+  [[ $(id -u) == 0 ]] || { log "run.sh must run as root (apt-get, setuid fixtures)"; exit 2; }
+  (($#)) || { log "usage: run.sh GLIBC_VERSION..."; exit 2; }
+  ensure_packages gcc libc6-dev make strace valgrind hyperfine clang libclang-rt-14-dev \
+    python3 python3-venv util-linux
+  (cd "$repo" && cargo build --release --locked --quiet --bin ldcache)
+  mkdir -p "$cache"
+  local version
+  for version; do
+    check_prefix="$version: "
+    test_version "$version"
+  done
   echo "$passed passed, $failed failed"
   ((failed == 0))
 }

@@ -84,14 +84,24 @@ for name in "${checks[@]}"; do
     check "evaluates: $name" eval_true "$name"
 done
 
-overlaid='overlays: import ./tests/nix/mock-nixpkgs { inherit overlays; glibcVersion = "2.40-66"; }'
-check "unsupported glibc: evaluation error naming the supported versions" fails_with \
-    "ldcache: no loader patch for glibc 2.40 (this nixpkgs' glibc is 2.40-66); supported: 2.43" \
-    "(($overlaid) [ (import ./nix/overlay.nix) ]).glibc"
-check "unsupported glibc: the error comes when stdenv's libc is needed, not for the tool" fails_with \
-    "ldcache: no loader patch for glibc 2.40" \
-    "let pkgs = ($overlaid) [ (import ./nix/overlay.nix) ]; in
-     assert pkgs.ldcache.name == \"ldcache-0.1.0\"; pkgs.glibc.patches"
+overlaid='overlays: import ./tests/nix/mock-nixpkgs { inherit overlays; glibcVersion = "2.39-52"; }'
+unsupported="ldcache: no loader patch for glibc 2.39 (this nixpkgs' glibc is 2.39-52); supported: $(
+    cd nix/glibc && ls ldcache-*.patch | sed 's/^ldcache-//; s/\.patch$//' | paste -sd, | sed 's/,/, /g')"
+# stops_at_once: glibc's first build step, run by bash, prints the message and fails.
+stops_at_once() {
+    local step
+    step=$(nix_eval --eval --strict --json -E \
+        "(($overlaid) [ (import ./nix/overlay.nix) ]).glibc.preUnpack" 2>/dev/null |
+        python3 -c 'import json, sys; print(json.load(sys.stdin))')
+    ! bash -c "$step" 2>"$work/stderr" && [ "$(cat "$work/stderr")" = "$unsupported" ]
+}
+check "unsupported glibc: glibc's build stops at once, naming the supported versions" stops_at_once
+check "unsupported glibc: evaluating glibc warns with the same message" \
+    grep -qF -- "warning: $unsupported" <(nix_eval --eval --strict -E \
+    "(($overlaid) [ (import ./nix/overlay.nix) ]).glibc.name" 2>&1)
+check "unsupported glibc: the tool and the hook still evaluate" \
+    nix_eval --eval --strict -E "let pkgs = ($overlaid) [ (import ./nix/overlay.nix) ]; in
+     assert pkgs.ldcache.name == \"ldcache-0.1.0\"; pkgs.ldcache-hook.name"
 # The mock is faithful where it matters: a hook built from the overlaid set
 # itself needs the stdenv it is part of.
 check "control: a hook built from final recurses in the mock" fails_with \

@@ -22,6 +22,8 @@
     );
   nameValuePair = name: value: { inherit name value; };
   inherit (builtins) listToAttrs attrNames concatStringsSep;
+  escapeShellArg = arg: "'${builtins.replaceStrings [ "'" ] [ "'\\''" ] arg}'";
+  warn = message: builtins.trace "warning: ${message}";
   range = first: last: builtins.genList (i: first + i) (last - first + 1);
   concatMapStrings = f: list: builtins.concatStringsSep "" (map f list);
   concatMapStringsSep = sep: f: list: builtins.concatStringsSep sep (map f list);
