@@ -2,7 +2,11 @@
 # Build a pristine and an ldcache-patched glibc of one release for the
 # end-to-end tests.
 #
-# Usage: build-glibc.sh [--dev] [--patched-only] VERSION     (e.g. 2.42)
+# Usage: build-glibc.sh [--dev] [--patched-only] [--host=TRIPLE] VERSION   (e.g. 2.42)
+#
+# --host=TRIPLE cross-builds for TRIPLE (aarch64-linux-gnu) with Debian's gcc
+# 12 cross compiler (tests/matrix/cross-gcc.sh); the result runs under
+# qemu-user.
 #
 # The source is the release branch as nixpkgs builds it: the release tarball
 # and upstream's stable-branch fixes (Debian's git-updates.diff, standing in
@@ -35,18 +39,21 @@
 # PATCHED_LIBDIR, PATCHED_FILES.  Progress goes to stderr.
 set -euo pipefail
 
+usage="usage: $0 [--dev] [--patched-only] [--host=TRIPLE] VERSION"
 dev=0
 patched_only=0
+host=
 version=
 for arg; do
   case $arg in
     --dev) dev=1 ;;
     --patched-only) patched_only=1 ;;
+    --host=aarch64-linux-gnu) host=${arg#--host=} ;;
     [0-9]*.[0-9]*) version=$arg ;;
-    *) echo "usage: $0 [--dev] [--patched-only] VERSION" >&2; exit 2 ;;
+    *) echo "$usage" >&2; exit 2 ;;
   esac
 done
-[[ -n $version ]] || { echo "usage: $0 [--dev] [--patched-only] VERSION" >&2; exit 2; }
+[[ -n $version ]] || { echo "$usage" >&2; exit 2; }
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(cd "$here/../.." && pwd)
@@ -58,6 +65,11 @@ configure_flags=(--disable-werror --disable-profile --disable-build-nscd
                  PYTHON_PROG=/usr/bin/python3)
 # What the keys hash besides the sources: how a variant is built.  Bump the
 # number when the build steps below change in a way that changes the result.
+ldso_name=ld-linux-x86-64.so.2
+if [[ -n $host ]]; then
+  configure_flags+=(--host="$host" --build=x86_64-linux-gnu)
+  ldso_name=ld-linux-aarch64.so.1
+fi
 recipe="1 configure ${configure_flags[*]}; make -j2; make install"
 
 log () { printf 'build-glibc: %s\n' "$*" >&2; }
@@ -108,8 +120,8 @@ make_variant () {
   mkdir -p "$build"
   if [[ ! -e $build/config.status ]]; then
     log "configuring $build"
-    (cd "$build" && env -u LD_LIBRARY_PATH "$src/configure" --prefix="$prefix" \
-       "${configure_flags[@]}") > "$log" 2>&1 || { tail -n 30 "$log" >&2; die "configure failed"; }
+    (cd "$build" && env -u LD_LIBRARY_PATH ${cross_cc:+CC="$cross_cc"} \
+       "$src/configure" --prefix="$prefix" "${configure_flags[@]}") > "$log" 2>&1 || { tail -n 30 "$log" >&2; die "configure failed"; }
   fi
   log "building glibc $version in $build (log: $log)"
   env -u LD_LIBRARY_PATH make -C "$build" -j2 >> "$log" 2>&1 ||
@@ -155,7 +167,7 @@ build_keyed () {
 
 # Rebuild the --dev variant incrementally.
 build_dev () {
-  local dir=$glibc_cache/dev-$version
+  local dir=$glibc_cache/dev-$version${host:+-$host}
   mkdir -p "$dir"
   [[ -e $dir/src ]] || cp -a "$upstream" "$dir/src"
   sync_patched_tree "$dir/src" "$dir/patched-files"
@@ -164,7 +176,7 @@ build_dev () {
   # make install takes a minute; after the first one, install only what the
   # patch changes: the loader and libc (struct link_map).
   if [[ -e $dir/install/lib/libc.so.6 ]]; then
-    install -m 755 "$dir/build/elf/ld.so" "$dir/install/lib/ld-linux-x86-64.so.2"
+    install -m 755 "$dir/build/elf/ld.so" "$dir/install/lib/$ldso_name"
     install -m 755 "$dir/build/libc.so" "$dir/install/lib/libc.so.6"
   else
     install_variant "$dir/build"
@@ -177,6 +189,12 @@ main () {
   ensure_packages gawk bison python3 make gcc binutils xz-utils patch dpkg coreutils \
     util-linux libc6-dev linux-libc-dev
   [[ -e $patch_file ]] || die "no loader patch for glibc $version ($patch_file)"
+  cross_cc=
+  if [[ -n $host ]]; then
+    ensure_packages binutils-aarch64-linux-gnu libc6-dev-arm64-cross \
+      libgcc-12-dev-arm64-cross linux-libc-dev-arm64-cross
+    cross_cc=$(bash "$root/tests/matrix/cross-gcc.sh" "$host" arm64)
+  fi
   mkdir -p "$glibc_cache"
   exec 9> "$glibc_cache/.lock"
   flock 9
@@ -204,13 +222,13 @@ main () {
   local patched_dir=$glibc_cache/$patched_key
   if ((dev)); then
     build_dev
-    patched_dir=$glibc_cache/dev-$version
+    patched_dir=$glibc_cache/dev-$version${host:+-$host}
   else
     build_keyed "$patched_key" 1
   fi
   ((patched_only)) || build_keyed "$pristine_key" 0
 
-  local ldso=lib/ld-linux-x86-64.so.2
+  local ldso=lib/$ldso_name
   {
     echo "GLIBC_VERSION=$version"
     if ((!patched_only)); then

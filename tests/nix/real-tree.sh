@@ -1,0 +1,109 @@
+#!/usr/bin/env bash
+# The overlay evaluated with real Nix (2.26, from ../shared/nix/install-nix.sh) against a real
+# nixpkgs-structured tree (../shared/nix/auxolotl-core.tar.xz: nixpkgs' lib, stdenv with the
+# Linux bootstrap stages, top-level with overlays applied in every stage; glibc 2.39), beside
+# the checkout. Both are third-party test data, unpacked under $LDCACHE_CACHE_DIR.
+#
+# glibc 2.39 has no loader patch, which is what a user of an unsupported nixpkgs meets; the
+# supported versions are shown by an overlay, applied before ours, that gives glibc each
+# supported version number.
+# Prints one line per check and ends with "N passed, M failed".
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+cache=${LDCACHE_CACHE_DIR:-/var/cache/ldcache}
+shared=$(cd .. && pwd)/shared/nix
+tree=$cache/auxolotl/auxolotl-core
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+
+passed=0
+failed=0
+check() {
+    local name=$1
+    shift
+    if "$@" >"$work/log" 2>&1; then
+        echo "ok   $name"
+        passed=$((passed + 1))
+    else
+        echo "FAIL $name"
+        sed 's/^/     /' "$work/log"
+        failed=$((failed + 1))
+    fi
+}
+
+setup() {
+    # shellcheck disable=SC1091 # written by install-nix.sh
+    source "$(bash "$shared/install-nix.sh" "$cache/nix-trixie" 2>/dev/null | tail -n 1)/env.sh"
+    local stamp
+    stamp=$(sha256sum "$shared/auxolotl-core.tar.xz" | cut -c1-16)
+    if [ "$(cat "$cache/auxolotl/.stamp" 2>/dev/null)" != "$stamp" ]; then
+        rm -rf "$cache/auxolotl"
+        mkdir -p "$cache/auxolotl"
+        tar -xJf "$shared/auxolotl-core.tar.xz" -C "$cache/auxolotl"
+        echo "$stamp" >"$cache/auxolotl/.stamp"
+    fi
+}
+
+# nix_eval EXPRESSION: evaluate EXPRESSION with `pkgs` (the tree with OVERLAYS, a Nix list) and
+# `lib` in scope; prints the result as JSON.
+nix_eval() {
+    nix eval --impure --json --expr "
+      let
+        pkgs = import $tree { overlays = ${OVERLAYS:-[ ]}; };
+        inherit (pkgs) lib;
+      in $1"
+}
+
+# yields EXPECTED EXPRESSION: EXPRESSION evaluates to the JSON EXPECTED.
+yields() {
+    local got
+    got=$(nix_eval "$2") || return 1
+    [ "$got" = "$1" ] || { echo "got $got, expected $1"; return 1; }
+}
+
+ours='(import ./nix/overlay.nix)'
+# An overlay that gives glibc version $1 (the Nix list of it before ours). glibc's `version`
+# attribute comes from its passthru.
+with_glibc() {
+    echo "[ (_: prev: { glibc = prev.glibc.overrideAttrs (old: {
+             passthru = old.passthru // { version = \"$1\"; }; }); }) $ours ]"
+}
+
+setup
+check "stock tree: stdenv evaluates" yields true '(builtins.isString pkgs.stdenv.drvPath)'
+
+OVERLAYS="[ $ours ]"
+unsupported="ldcache: no loader patch for glibc 2.39 (this nixpkgs' glibc is 2.39); supported: $(
+    cd nix/glibc && ls ldcache-*.patch | sed 's/^ldcache-//; s/\.patch$//' | paste -sd, | sed 's/,/, /g')"
+check "glibc 2.39: the tool evaluates" yields true '(builtins.isString pkgs.ldcache.drvPath)'
+check "glibc 2.39: the hook evaluates" yields true '(builtins.isString pkgs.ldcache-hook.drvPath)'
+check "glibc 2.39: evaluating glibc warns naming the supported versions" \
+    grep -qF "warning: $unsupported" <(nix_eval pkgs.glibc.name 2>&1)
+check "glibc 2.39: glibc's build stops at once with that message" \
+    yields true "(lib.hasInfix (lib.escapeShellArg \"$unsupported\") pkgs.glibc.preUnpack)"
+
+# flake_ldcache_is_the_hooks_tool: the flake's package evaluates on this nixpkgs, and is the
+# very derivation the overlay's hook runs.
+flake_ldcache_is_the_hooks_tool() {
+    local flake overlay
+    flake=$(nix eval --override-input nixpkgs "path:$tree" --no-write-lock-file --json \
+        .#packages.x86_64-linux.ldcache.drvPath) || return 1
+    overlay=$(nix_eval pkgs.ldcache.drvPath 2>/dev/null) || return 1
+    [ "$flake" = "$overlay" ] || { echo "flake $flake, overlay $overlay"; return 1; }
+}
+check "glibc 2.39: the flake's packages.x86_64-linux.ldcache is the hook's tool" \
+    flake_ldcache_is_the_hooks_tool
+
+for version in $(cd nix/glibc && ls ldcache-*.patch | sed 's/^ldcache-//; s/\.patch$//'); do
+    OVERLAYS=$(with_glibc "$version")
+    # The final stdenv's libc is the glibc every package links against; it is built by a
+    # bootstrap stage, from that stage's glibc attribute.
+    check "glibc $version: the final stdenv's libc ends its patches with ldcache-$version.patch" \
+        yields "\"ldcache-$version.patch\"" \
+        "(baseNameOf (toString (lib.last pkgs.stdenv.cc.libc.patches)))"
+done
+OVERLAYS=
+
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
