@@ -19,20 +19,26 @@ let
   # - For the build platform: the hook is a native build input. When
   #   cross-compiling it runs on the build machine and edits host files; the
   #   tool reads and writes ELF files of any class and byte order.
-  # The cost is one extra evaluation of that instance per bootstrap stage.
+  # That instance is imported once: every stage after the first takes the
+  # tool and the hook from the stage that built its stdenv (`__bootPackages`,
+  # which this overlay also reached), and so does a cross package set, whose
+  # stdenv is booted from the build platform's packages.
+  bootPackages = prev.stdenv.__bootPackages or { };
+
   plain = import prev.path {
     localSystem = { inherit (buildPlatform) system; };
     overlays = [ ];
     config = { };
   };
 
-  ldcache = plain.callPackage ./package.nix { };
+  ldcache = bootPackages.ldcache or (plain.callPackage ./package.nix { });
 
-  ldcache-hook = plain.makeSetupHook
-    {
-      name = "ldcache-hook";
-      substitutions.ldcache = lib.getExe ldcache;
-    } ../setup-hooks/ldcache.sh;
+  ldcache-hook =
+    bootPackages.ldcache-hook or (plain.makeSetupHook
+      {
+        name = "ldcache-hook";
+        substitutions.ldcache = lib.getExe ldcache;
+      } ../setup-hooks/ldcache.sh);
 
   # The loader patches by glibc major.minor version: ./glibc/ldcache-<v>.patch.
   glibcPatches =
@@ -53,11 +59,46 @@ let
     + "${prev.glibc.version}); supported: ${lib.concatStringsSep ", " (lib.attrNames glibcPatches)}";
 
   enabled = hostPlatform.isLinux && hostPlatform.libc == "glibc";
+
+  hasHook = builtins.elem ldcache-hook (prev.stdenv.extraNativeBuildInputs or [ ]);
+
+  # prev.stdenv with the hook (once) or without it; prev.stdenv itself when it
+  # is already so. An override drops the attributes the booter adds to a
+  # stdenv (the package sets before and after it), which nixpkgs reads in
+  # places: they are kept.
+  withHook =
+    wanted:
+    if hasHook == wanted then
+      prev.stdenv
+    else
+      prev.stdenv.override
+        (old: {
+          extraNativeBuildInputs =
+            if wanted then
+              (old.extraNativeBuildInputs or [ ]) ++ [ ldcache-hook ]
+            else
+              builtins.filter (input: input != ldcache-hook) old.extraNativeBuildInputs;
+        } // lib.optionalAttrs wanted {
+          # Lifted, not extended. The final stdenv may reference only a fixed
+          # list of store paths; the hook is added to that list automatically
+          # (as an extraNativeBuildInput), but the tool's runtime closure (its
+          # own glibc and libgcc from `plain`) cannot be listed without
+          # building it, and a guessed list breaks whenever nixpkgs changes.
+          # `disallowedRequisites` (the bootstrap tools), the check that
+          # matters most, is kept.
+          allowedRequisites = null;
+        })
+      // builtins.intersectAttrs
+        {
+          __bootPackages = null;
+          __hatPackages = null;
+        }
+        prev.stdenv;
 in
 {
   inherit ldcache ldcache-hook;
 }
-  // lib.optionalAttrs enabled {
+// lib.optionalAttrs enabled {
   # Every bootstrap stage that builds glibc takes it from here, so
   # stdenv.cc.libc, and with it every package, gets the patched loader.
   # Without a patch for this glibc, glibc's build stops at once with the
@@ -86,14 +127,11 @@ in
   # stages, and those should carry notes too. The tool comes from `plain`, so
   # no stage needs rustc. Derived stdenvs (stdenvNoCC, gccStdenv, overrideCC,
   # cross stdenvs) are built with `stdenv.override` and keep the hook.
-  stdenv = prev.stdenv.override (old: {
-    extraNativeBuildInputs = (old.extraNativeBuildInputs or [ ]) ++ [ ldcache-hook ];
-    # Lifted, not extended. The final stdenv may reference only a fixed list
-    # of store paths; the hook is added to that list automatically (as an
-    # extraNativeBuildInput), but the tool's runtime closure (its own glibc
-    # and libgcc from `plain`) cannot be listed without building it, and a
-    # guessed list breaks whenever nixpkgs changes. `disallowedRequisites`
-    # (the bootstrap tools), the check that matters most, is kept.
-    allowedRequisites = null;
-  });
+  stdenv = withHook true;
+}
+  // lib.optionalAttrs (!enabled) {
+  # A cross stdenv for a host that is not glibc (musl, static) is the build
+  # platform's stdenv overridden, hook included: take it out again, so that
+  # such package sets stay as they are (no loader reads the notes there).
+  stdenv = withHook false;
 }

@@ -103,6 +103,30 @@ for version in $(cd nix/glibc && ls ldcache-*.patch | sed 's/^ldcache-//; s/\.pa
         yields "\"ldcache-$version.patch\"" \
         "(baseNameOf (toString (lib.last pkgs.stdenv.cc.libc.patches)))"
 done
+
+# The bootstrap chain, stage by stage, and the package sets derived from it, with glibc 2.42.
+OVERLAYS=$(with_glibc 2.42)
+hooks='(stdenv: builtins.length (builtins.filter (input: (input.name or "") == "ldcache-hook")
+          stdenv.extraNativeBuildInputs))'
+# The package set of every stage, the final one first (stage 0's stdenv is the bootstrap tools').
+sets='(let sets = set: [ set ] ++ lib.optionals (set.stdenv.name != "bootstrap-stage0-stdenv-linux")
+         (sets set.stdenv.__bootPackages); in sets pkgs)'
+check "every stage's stdenv has the hook exactly once" \
+    yields true "(builtins.all (set: $hooks set.stdenv == 1) $sets)"
+check "every stage's glibc is patched (or the bootstrap tools')" \
+    yields true "(builtins.all (set: set.glibc.passthru.isFromBootstrapFiles or false
+       || baseNameOf (toString (lib.last set.glibc.patches)) == \"ldcache-2.42.patch\") $sets)"
+check "the tool and its hook are built without the hook" \
+    yields '[0,0]' "(map (drv: $hooks drv.stdenv) [ pkgs.ldcache pkgs.ldcache-hook ])"
+check "one tool for every stage (one un-overlaid nixpkgs evaluated)" \
+    yields 1 "(builtins.length (lib.unique (map (set: set.ldcache.drvPath) $sets)))"
+check "the final stdenv keeps the package sets the booter gave it" \
+    yields true '(pkgs.stdenv ? __bootPackages && pkgs.stdenv ? __hatPackages)'
+check "aarch64 and i686 package sets: the hook once, the build platform's tool" \
+    yields '[1,1,true]' "[ ($hooks pkgs.pkgsCross.aarch64-multiplatform.stdenv) ($hooks pkgs.pkgsi686Linux.stdenv)
+       (pkgs.pkgsCross.aarch64-multiplatform.ldcache.drvPath == pkgs.ldcache.drvPath) ]"
+check "musl and static package sets: no hook, stock glibc" \
+    yields '[0,0]' "(map $hooks [ pkgs.pkgsCross.musl64.stdenv pkgs.pkgsStatic.stdenv ])"
 OVERLAYS=
 
 echo "$passed passed, $failed failed"

@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# What the overlay costs every evaluation: wall time and peak memory of evaluating
+# ATTRIBUTE.drvPath of the real nixpkgs-structured tree (../shared/nix, unpacked under
+# $LDCACHE_CACHE_DIR by tests/nix/real-tree.sh) without and with the overlay, with real Nix
+# 2.26. The tree's glibc (2.39) is given version 2.42 so that the overlay patches it, as on
+# the nixpkgs people run. Median of RUNS (default 5) runs, each a fresh `nix eval`.
+#
+# Usage: bench/nix-eval.sh [ATTRIBUTE...]     (default: stdenv zlib)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+cache=${LDCACHE_CACHE_DIR:-/var/cache/ldcache}
+tree=$cache/auxolotl/auxolotl-core
+runs=${RUNS:-5}
+[ -d "$tree" ] || { echo "run tests/nix/real-tree.sh first (it unpacks $tree)" >&2; exit 1; }
+# shellcheck disable=SC1091 # written by install-nix.sh
+source "$cache/nix-trixie/env.sh"
+
+glibc_242='(_: prev: { glibc = prev.glibc.overrideAttrs (old: { passthru = old.passthru // { version = "2.42"; }; }); })'
+
+# measure OVERLAYS ATTRIBUTE: prints "median-seconds median-MiB" over $runs runs.
+measure() {
+    local i
+    for ((i = 0; i < runs; i++)); do
+        /usr/bin/time -f '%e %M' nix eval --impure --raw \
+            --expr "(import $tree { overlays = $1; }).$2.drvPath" 2>&1 >/dev/null | tail -n 1
+    done | sort -n | awk '{ t[NR] = $1; m[NR] = $2 } END {
+        n = int((NR + 1) / 2); asort(m); printf "%.2f %.0f\n", t[n], m[n] / 1024 }'
+}
+
+printf '| attribute | stock: s, MiB | with the overlay: s, MiB | ratio time, memory |\n'
+printf '| --- | --- | --- | --- |\n'
+for attribute in "${@:-stdenv zlib}"; do
+    for a in $attribute; do
+        read -r st sm < <(measure "[ $glibc_242 ]" "$a")
+        read -r ot om < <(measure "[ $glibc_242 (import ./nix/overlay.nix) ]" "$a")
+        awk -v a="$a" -v st="$st" -v sm="$sm" -v ot="$ot" -v om="$om" 'BEGIN {
+            printf "| `%s.drvPath` | %.2f, %d | %.2f, %d | %.2fx, %.2fx |\n", a, st, sm, ot, om, ot / st, om / sm }'
+    done
+done
