@@ -24,7 +24,7 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
   char *seg = malloc (size - 1);
   memcpy (seg, data + 1, size - 1);
 
-  struct ldcache_notes notes = { NULL, NULL, 0, false };
+  struct ldcache_notes notes = { .cache = NULL };
   ldcache_scan (seg, size - 1, align, &notes);
 
   /* Look up every soname of an accepted cache, and one it lacks, as the

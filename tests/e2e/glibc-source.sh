@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shell functions that fetch a glibc release and Debian's patches for it
 # (sourced by build-glibc.sh and apply-patches.sh; the caller defines `log`,
 # `die` and `cache`).

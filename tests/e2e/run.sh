@@ -196,6 +196,33 @@ test_store () {
     grep -q "ldcache: using note of file=$APP" <(LD_DEBUG=libs "$APP" 2>&1)
   check "LD_LDCACHE_DISABLE restores the walk" \
     [ "$(LD_LDCACHE_DISABLE=1 failing_lookups "$APP")" -eq "$stock" ]
+  # What the loader says of the notes, to be compared across versions.
+  debug_lines "$APP" > "$debug_dir/$GLIBC_VERSION.notes"
+  LD_LDCACHE_DISABLE=1 debug_lines "$APP" > "$debug_dir/$GLIBC_VERSION.disabled"
+}
+
+# Print the ldcache and "trying file" lines of LD_DEBUG=libs for PROGRAM $1,
+# without process ids, with the work directory as T.
+debug_lines () {
+  LD_DEBUG=libs "$1" 2>&1 > /dev/null | sed -E 's/^ *[0-9]+:[[:space:]]*//' |
+    grep -E 'ldcache:|trying file=' | sed "s|$T|T|g"
+}
+
+# all_same FILE...: true if every FILE holds the bytes of the first.
+all_same () {
+  local f
+  for f; do cmp -s "$1" "$f" || return 1; done
+}
+
+# LD_DEBUG=libs says the same of the notes, with them and without, on every
+# version tested.
+test_same_debug_output () {
+  local kind
+  check_prefix="all versions: "
+  for kind in notes disabled; do
+    check "LD_DEBUG=libs prints the same ldcache and trying lines (${kind/notes/notes used})" \
+      all_same "$debug_dir"/*."$kind"
+  done
 }
 
 test_overrides () {
@@ -428,7 +455,7 @@ test_hostile () {
 test_fuzz () {
   local dir=$T/fuzz
   mkdir -p "$dir/corpus"
-  clang -g -O1 -fsanitize=fuzzer,address -I"$PATCHED_FILES/elf" \
+  clang -g -O1 -Werror -fsanitize=fuzzer,address -I"$PATCHED_FILES/elf" \
     "$here/fuzz-ldcache.c" -o "$dir/fuzz-ldcache"
   "${note_py[@]}" seed "$dir/corpus/runpath" --runpath '/a:$ORIGIN/b' \
     --entry 'liba.so=/a/liba.so:?$ORIGIN/b' --entry 'libb.so=?$ORIGIN/b'
@@ -494,11 +521,14 @@ main () {
     python3 python3-venv util-linux
   (cd "$repo" && cargo build --release --locked --quiet --bin ldcache)
   mkdir -p "$cache"
+  debug_dir=$(mktemp -d)
   local version
   for version; do
     check_prefix="$version: "
     test_version "$version"
   done
+  (($# > 1)) && test_same_debug_output
+  rm -rf "$debug_dir"
   echo "$passed passed, $failed failed"
   ((failed == 0))
 }
