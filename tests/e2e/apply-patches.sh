@@ -34,17 +34,6 @@ source "$here/glibc-source.sh"
 
 passed=0
 failed=0
-check () {
-  local name=$1
-  shift
-  if "$@"; then
-    printf 'PASS %s\n' "$name"
-    passed=$((passed + 1))
-  else
-    printf 'FAIL %s\n' "$name"
-    failed=$((failed + 1))
-  fi
-}
 
 # Print the files patch $1 changes.
 files_of () { sed -n 's,^+++ [^/]*/\([^[:space:]]*\).*,\1,p' "$1" | sort -u; }

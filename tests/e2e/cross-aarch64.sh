@@ -29,17 +29,6 @@ source "$here/../lib.sh"
 
 passed=0
 failed=0
-check () {
-  local name=$1
-  shift
-  if "$@"; then
-    printf 'PASS %s\n' "$name"
-    passed=$((passed + 1))
-  else
-    printf 'FAIL %s\n' "$name"
-    failed=$((failed + 1))
-  fi
-}
 
 store_path () { echo "$T/store/$(printf %s "$1" | sha256sum | cut -c1-32)-$1"; }
 

@@ -75,7 +75,7 @@ download_glibc () {
   # (the release tarball, shared by all revisions) may still come.
   for rev in $(debian_revisions showsrc "$version"); do
     (cd "$dir/download" && apt-get "${apt_opts[@]}" -qq source --download-only "glibc=$rev" \
-      > /dev/null 2>&1) || true
+      > /dev/null 2>&1) || log "glibc $rev: the mirror lacks some of its files"
     if [[ -e $dir/download/glibc_$rev.debian.tar.xz && ! -e $dir/patches ]]; then
       tar -xJf "$dir/download/glibc_$rev.debian.tar.xz" -C "$dir/download" debian/patches
       mv "$dir/download/debian/patches" "$dir/patches"

@@ -26,24 +26,13 @@ nlibs=32
 
 passed=0
 failed=0
+# shellcheck disable=SC2034 # read by check (tests/lib.sh)
 check_prefix=
 
 log () { printf '%s\n' "$*" >&2; }
 # shellcheck source=../lib.sh
 source "$here/../lib.sh"
 
-# check NAME COMMAND...: run COMMAND, count and print the result.
-check () {
-  local name=$1
-  shift
-  if "$@"; then
-    printf 'PASS %s%s\n' "$check_prefix" "$name"
-    passed=$((passed + 1))
-  else
-    printf 'FAIL %s%s\n' "$check_prefix" "$name"
-    failed=$((failed + 1))
-  fi
-}
 
 # Point the fixtures' glibc ($T/glibc, on every RUNPATH and PT_INTERP) at
 # the pristine or patched build.
