@@ -10,6 +10,8 @@
 # Prints one line per check and ends with "N passed, M failed".
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+# shellcheck source=tests/nix/lib-real.sh
+source tests/nix/lib-real.sh
 
 cache=${LDCACHE_CACHE_DIR:-/var/cache/ldcache}
 shared=$(cd .. && pwd)/shared/nix
@@ -29,19 +31,6 @@ check() {
         echo "FAIL $name"
         sed 's/^/     /' "$work/log"
         failed=$((failed + 1))
-    fi
-}
-
-setup() {
-    # shellcheck disable=SC1091 # written by install-nix.sh
-    source "$(bash "$shared/install-nix.sh" "$cache/nix-trixie" 2>/dev/null | tail -n 1)/env.sh"
-    local stamp
-    stamp=$(sha256sum "$shared/auxolotl-core.tar.xz" | cut -c1-16)
-    if [ "$(cat "$cache/auxolotl/.stamp" 2>/dev/null)" != "$stamp" ]; then
-        rm -rf "$cache/auxolotl"
-        mkdir -p "$cache/auxolotl"
-        tar -xJf "$shared/auxolotl-core.tar.xz" -C "$cache/auxolotl"
-        echo "$stamp" >"$cache/auxolotl/.stamp"
     fi
 }
 
@@ -70,7 +59,7 @@ with_glibc() {
              passthru = old.passthru // { version = \"$1\"; }; }); }) $ours ]"
 }
 
-setup
+real_nix_setup "$cache" "$shared"
 check "stock tree: stdenv evaluates" yields true '(builtins.isString pkgs.stdenv.drvPath)'
 
 OVERLAYS="[ $ours ]"

@@ -1,0 +1,18 @@
+# shellcheck shell=bash
+# Shared by the suites that run real Nix against the real nixpkgs-structured tree (sourced).
+
+# real_nix_setup CACHE SHARED: Nix 2.26 (SHARED/install-nix.sh, into CACHE/nix-trixie) in this
+# shell's environment, and SHARED/auxolotl-core.tar.xz unpacked under CACHE/auxolotl, again
+# whenever the archive changes. The tree is then CACHE/auxolotl/auxolotl-core.
+real_nix_setup() {
+    local cache=$1 shared=$2 stamp
+    # shellcheck disable=SC1091 # written by install-nix.sh
+    source "$(bash "$shared/install-nix.sh" "$cache/nix-trixie" 2>/dev/null | tail -n 1)/env.sh"
+    stamp=$(sha256sum "$shared/auxolotl-core.tar.xz" | cut -c1-16)
+    if [ "$(cat "$cache/auxolotl/.stamp" 2>/dev/null)" != "$stamp" ]; then
+        rm -rf "$cache/auxolotl"
+        mkdir -p "$cache/auxolotl"
+        tar -xJf "$shared/auxolotl-core.tar.xz" -C "$cache/auxolotl"
+        echo "$stamp" >"$cache/auxolotl/.stamp"
+    fi
+}
