@@ -67,7 +67,9 @@ configure_flags=(--disable-werror --disable-profile --disable-build-nscd
 # number when the build steps below change in a way that changes the result.
 ldso_name=ld-linux-x86-64.so.2
 if [[ -n $host ]]; then
-  configure_flags+=(--host="$host" --build=x86_64-linux-gnu)
+  # No C++ cross compiler: CXX=false makes configure build glibc without C++
+  # (only tests need it), instead of taking the build machine's g++.
+  configure_flags+=(--host="$host" --build=x86_64-linux-gnu CXX=false)
   ldso_name=ld-linux-aarch64.so.1
 fi
 recipe="1 configure ${configure_flags[*]}; make -j2; make install"
