@@ -111,7 +111,7 @@ check "one tool for every stage (one un-overlaid nixpkgs evaluated)" \
     yields 1 "(builtins.length (lib.unique (map (set: set.ldcache.drvPath) $sets)))"
 check "the final stdenv keeps the package sets the booter gave it" \
     yields true '(pkgs.stdenv ? __bootPackages && pkgs.stdenv ? __hatPackages)'
-check "aarch64 and i686 package sets: the hook once, the build platform's tool" \
+check "aarch64 (cross) and i686 package sets: the hook once; the cross set runs the build platform's tool" \
     yields '[1,1,true]' "[ ($hooks pkgs.pkgsCross.aarch64-multiplatform.stdenv) ($hooks pkgs.pkgsi686Linux.stdenv)
        (pkgs.pkgsCross.aarch64-multiplatform.ldcache.drvPath == pkgs.ldcache.drvPath) ]"
 check "musl and static package sets: no hook" \
