@@ -21,10 +21,12 @@ cargo build --release --locked --quiet --bin ldcache
 passed=0
 failed=0
 skipped=0
-# bats' TAP output: "ok N name", "ok N name # skip (reason)", "not ok N name",
-# diagnostics on "#" lines.
+planned=
+# bats' TAP output: "1..N" (the plan), "ok N name", "ok N name # skip (reason)",
+# "not ok N name", diagnostics on "#" lines.
 while IFS= read -r line; do
     case $line in
+        1..*) planned=${line#1..} ;;
         "ok "*"# skip"*) skipped=$((skipped + 1)) ;;
         "ok "*) passed=$((passed + 1)) ;;
         "not ok "*) failed=$((failed + 1)) ;;
@@ -33,8 +35,17 @@ while IFS= read -r line; do
         1..*) ;;
         *) echo "$line" ;;
     esac
-done < <(bats --tap tests/hook/ldcache-hook.bats || true)
+done < <(bats --tap tests/hook/ldcache-hook.bats; echo "# bats exited with $?")
 
-if [ "$skipped" -gt 0 ]; then echo "($skipped skipped, see above)"; fi
+# Every planned test must have reported (bats may stop early), and in CI a test
+# skipped for a missing prerequisite is a failure: CI installs them all.
+if [ -z "$planned" ] || [ $((passed + failed + skipped)) -ne "$planned" ]; then
+    echo "not ok: bats planned ${planned:-no} tests, $((passed + failed + skipped)) reported"
+    failed=$((failed + 1))
+fi
+if [ "$skipped" -gt 0 ]; then
+    echo "($skipped skipped, see above)"
+    if [ -n "${CI-}" ]; then failed=$((failed + skipped)); fi
+fi
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ] && [ "$passed" -gt 0 ]

@@ -80,6 +80,8 @@ check "no dead code (deadnix): ${files[*]}" "$tools/bin/deadnix" --fail "${files
 
 mapfile -t checks < <(nix_eval --eval --strict --json -E 'builtins.attrNames (import ./tests/nix/eval.nix)' |
     python3 -c 'import json, sys; print("\n".join(json.load(sys.stdin)))')
+# A failure to list them must not pass as zero checks.
+check "eval.nix lists its checks" [ "${#checks[@]}" -gt 10 ]
 for name in "${checks[@]}"; do
     check "evaluates: $name" eval_true "$name"
 done
