@@ -621,7 +621,11 @@ def compare(before_path, before2_path, after_path, kind, repro, pristine, store)
     if unstable:
         print(f"  {kind}: {len(unstable)} gave two outputs before embedding (compared by "
               "rerunning both), e.g. " + ", ".join(unstable[:5]))
-    return 1 if changes else 0
+    # A program that timed out is not compared: more than a few of them would hide changes.
+    too_many_timeouts = timeouts > max(2, compared // 50)
+    if too_many_timeouts:
+        print(f"  {kind}: {timeouts} timed out before embedding, more than 2 % of those compared")
+    return 1 if changes or too_many_timeouts else 0
 
 
 # ---------------------------------------------------------------------------------------------
