@@ -10,8 +10,24 @@ use ldcache_search::{default_interpreter, LoaderProfile};
 #[derive(clap::Args, Clone)]
 pub struct StoreArgs {
     /// The store directory (default: $NIX_STORE, else /nix/store).
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "DIR", value_parser = store_dir)]
     pub store_dir: Option<String>,
+}
+
+/// `--store-dir`'s value: it is compared with the directories of run paths as written, so a
+/// relative or unnormalised one would silently match none of them.
+fn store_dir(value: &str) -> Result<String, String> {
+    let normal = value.starts_with('/')
+        && value
+            .trim_end_matches('/')
+            .split('/')
+            .skip(1)
+            .all(|part| !matches!(part, "" | "." | ".."));
+    if normal {
+        Ok(value.to_string())
+    } else {
+        Err("must be an absolute path without '.', '..' or empty components".to_string())
+    }
 }
 
 impl StoreArgs {

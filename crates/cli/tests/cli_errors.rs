@@ -86,3 +86,41 @@ fn truncated_and_corrupted_programs() {
     std::fs::write(&cut, &bad).unwrap();
     assert_clean_failure(&cut, "program header");
 }
+
+#[test]
+fn store_dir_must_be_absolute_and_normal() {
+    let dir = tempfile::tempdir().unwrap();
+    for bad in [
+        "store",
+        "./store",
+        "nix/store",
+        "/nix/./store",
+        "/nix/../store",
+        "/nix//store",
+    ] {
+        for command in ["embed", "audit"] {
+            let output = Command::new(env!("CARGO_BIN_EXE_ldcache"))
+                .args([command, "--store-dir", bad])
+                .arg(dir.path())
+                .output()
+                .unwrap();
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            assert!(
+                !output.status.success(),
+                "{command} --store-dir {bad} was accepted"
+            );
+            assert!(
+                stderr.contains("must be an absolute path"),
+                "{command} --store-dir {bad}: {stderr}"
+            );
+        }
+    }
+    for good in ["/nix/store", "/nix/store/", "/"] {
+        let status = Command::new(env!("CARGO_BIN_EXE_ldcache"))
+            .args(["embed", "--store-dir", good])
+            .arg(dir.path())
+            .status()
+            .unwrap();
+        assert!(status.success(), "--store-dir {good} was refused");
+    }
+}
