@@ -12,9 +12,12 @@ const PROGRAM: &str = "/usr/bin/true";
 fn rewritten() -> (Vec<u8>, Vec<u8>) {
     let old = std::fs::read(PROGRAM).expect("a system program");
     let info = ldcache_elf::parse(&old).expect("parsed");
-    let new = ldcache_inject::rewrite(&old, Some(&common::payload_for(&info)))
-        .expect("rewritten")
-        .expect("changed");
+    let new = ldcache_inject::rewrite(
+        &old,
+        Some(&common::notes_for(&info).section(info.header.endian)),
+    )
+    .expect("rewritten")
+    .expect("changed");
     check(&old, &new).expect("the rewrite itself passes");
     (old, new)
 }

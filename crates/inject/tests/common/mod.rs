@@ -2,9 +2,9 @@
 
 use ldcache_note::{Cache, Computed, Entry, Fingerprint, Place, SearchTag};
 
-/// The note `ldcache embed` would write if each needed library lived in its own store path.
-pub fn payload_for(info: &ldcache_elf::ElfInfo) -> Vec<u8> {
-    let entries = info
+/// The notes `ldcache embed` would compute if each needed library lived in its own store path.
+pub fn notes_for(info: &ldcache_elf::ElfInfo) -> Computed {
+    let mut entries: Vec<Entry> = info
         .dynamic
         .needed
         .iter()
@@ -18,9 +18,10 @@ pub fn payload_for(info: &ldcache_elf::ElfInfo) -> Vec<u8> {
             ],
         })
         .collect();
-    let computed = Computed {
+    // In the order the encoder writes them (by soname), so that a decoded note compares equal.
+    entries.sort_by(|a, b| a.soname.cmp(&b.soname));
+    Computed {
         cache: Cache { entries },
         fingerprint: Fingerprint::of(SearchTag::Runpath, "/nix/store/x/lib"),
-    };
-    computed.section(info.header.endian)
+    }
 }
