@@ -13,8 +13,8 @@
 # with && (or return explicitly).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-# shellcheck source=tests/nix/lib-real.sh
-source tests/nix/lib-real.sh
+# shellcheck source=tests/nix/lib.sh
+source tests/nix/lib.sh
 
 cache=${LDCACHE_CACHE_DIR:-/var/cache/ldcache}
 shared=$(cd .. && pwd)/shared/nix
@@ -25,18 +25,6 @@ trap 'rm -rf "$work"' EXIT
 
 passed=0
 failed=0
-check() {
-    local name=$1
-    shift
-    if "$@" >"$work/log" 2>&1; then
-        echo "ok   $name"
-        passed=$((passed + 1))
-    else
-        echo "FAIL $name"
-        sed 's/^/     /' "$work/log"
-        failed=$((failed + 1))
-    fi
-}
 
 install_patchelf() {
     command -v patchelf >/dev/null && return

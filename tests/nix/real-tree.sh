@@ -10,8 +10,8 @@
 # Prints one line per check and ends with "N passed, M failed".
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-# shellcheck source=tests/nix/lib-real.sh
-source tests/nix/lib-real.sh
+# shellcheck source=tests/nix/lib.sh
+source tests/nix/lib.sh
 
 cache=${LDCACHE_CACHE_DIR:-/var/cache/ldcache}
 shared=$(cd .. && pwd)/shared/nix
@@ -21,18 +21,6 @@ trap 'rm -rf "$work"' EXIT
 
 passed=0
 failed=0
-check() {
-    local name=$1
-    shift
-    if "$@" >"$work/log" 2>&1; then
-        echo "ok   $name"
-        passed=$((passed + 1))
-    else
-        echo "FAIL $name"
-        sed 's/^/     /' "$work/log"
-        failed=$((failed + 1))
-    fi
-}
 
 # nix_eval EXPRESSION: evaluate EXPRESSION with `pkgs` (the tree with OVERLAYS, a Nix list) and
 # `lib` in scope; prints the result as JSON.

@@ -8,6 +8,8 @@
 # Prints one line per check and ends with "N passed, M failed".
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+# shellcheck source=tests/nix/lib.sh
+source tests/nix/lib.sh
 
 cache=${LDCACHE_CACHE_DIR:-$HOME/.cache/ldcache}
 tools=$cache/cargo-tools
@@ -36,19 +38,6 @@ nix_eval() {
 
 passed=0
 failed=0
-# check NAME COMMAND...: runs COMMAND quietly; one line with the result.
-check() {
-    local name=$1
-    shift
-    if "$@" >"$work/log" 2>&1; then
-        echo "ok   $name"
-        passed=$((passed + 1))
-    else
-        echo "FAIL $name"
-        sed 's/^/     /' "$work/log"
-        failed=$((failed + 1))
-    fi
-}
 
 # fails_with MESSAGE EXPRESSION: evaluating EXPRESSION fails with MESSAGE.
 fails_with() {

@@ -1,5 +1,20 @@
 # shellcheck shell=bash
-# Shared by the suites that run real Nix against the real nixpkgs-structured tree (sourced).
+# Shell functions shared by the Nix suites (sourced).
+
+# check NAME COMMAND...: runs COMMAND quietly (its output goes to $work/log) and prints one line,
+# "ok   NAME" or "FAIL NAME" with that output; counts the result in `passed` and `failed`.
+check() {
+    local name=$1
+    shift
+    if "$@" >"$work/log" 2>&1; then
+        echo "ok   $name"
+        passed=$((passed + 1))
+    else
+        echo "FAIL $name"
+        sed 's/^/     /' "$work/log"
+        failed=$((failed + 1))
+    fi
+}
 
 # real_nix_setup CACHE SHARED: Nix 2.26 (SHARED/install-nix.sh, into CACHE/nix-trixie) in this
 # shell's environment, and SHARED/auxolotl-core.tar.xz unpacked under CACHE/auxolotl, again
