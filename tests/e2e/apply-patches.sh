@@ -35,9 +35,6 @@ source "$here/glibc-source.sh"
 passed=0
 failed=0
 
-# Print the files patch $1 changes.
-files_of () { sed -n 's,^+++ [^/]*/\([^[:space:]]*\).*,\1,p' "$1" | sort -u; }
-
 # Print nixpkgs' glibc patches in the order common.nix applies them
 # (unconditional ones only; the first, the release branch, is not there).
 nixpkgs_series () {
@@ -56,7 +53,7 @@ apply_to () {
 apply_nixpkgs () {
   local tree=$1 version=$2 p f
   local -a ours
-  mapfile -t ours < <(files_of "$patch")
+  mapfile -t ours < <(patch_files "$patch")
   while read -r p; do
     # The release branch (git-updates.diff) stands in for <version>-master.patch.
     [[ $p == [0-9]*-master.patch ]] && continue

@@ -88,7 +88,7 @@ sync_patched_tree () {
   local tree=$1 out=$2 f scratch
   local -a files old
   scratch=$(mktemp -d)
-  mapfile -t files < <(sed -n 's,^+++ b/\([^[:space:]]*\).*,\1,p' "$patch_file" | sort -u)
+  mapfile -t files < <(patch_files "$patch_file")
   for f in "${files[@]}"; do
     mkdir -p "$scratch/$(dirname "$f")"
     [[ -e $upstream/$f ]] && cp "$upstream/$f" "$scratch/$f"

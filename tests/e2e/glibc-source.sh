@@ -18,6 +18,9 @@
 # are kept under $cache/glibc/sources/VERSION.  A glibc-source .deb beside
 # the checkout (../shared/glibc) serves when the mirror has none.
 
+# Print the files patch $1 changes, each once (its "+++ DIR/FILE" lines, for -p1).
+patch_files () { sed -n 's,^+++ [^/]*/\([^[:space:]]*\).*,\1,p' "$1" | sort -u; }
+
 # Print the URI of the system's apt source for its own release.
 system_apt_uri () {
   local codename

@@ -17,8 +17,6 @@ cd "$(dirname "$0")/../.."
 source tests/nix/lib.sh
 
 cache=${LDCACHE_CACHE_DIR:-/var/cache/ldcache}
-shared=$(cd .. && pwd)/shared/nix
-tree=$cache/auxolotl/auxolotl-core
 tools=$cache/cargo-tools
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
@@ -33,7 +31,7 @@ install_patchelf() {
     "${install[@]}" >/dev/null 2>&1 || { apt-get update -q >&2 && "${install[@]}" >&2; }
 }
 
-real_nix_setup "$cache" "$shared"
+real_nix_setup "$cache"
 install_patchelf
 cargo build --release --locked --quiet --bin ldcache
 

@@ -14,8 +14,6 @@ cd "$(dirname "$0")/../.."
 source tests/nix/lib.sh
 
 cache=${LDCACHE_CACHE_DIR:-/var/cache/ldcache}
-shared=$(cd .. && pwd)/shared/nix
-tree=$cache/auxolotl/auxolotl-core
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
@@ -47,7 +45,7 @@ with_glibc() {
              passthru = old.passthru // { version = \"$1\"; }; }); }) $ours ]"
 }
 
-real_nix_setup "$cache" "$shared"
+real_nix_setup "$cache"
 check "stock tree: stdenv evaluates" yields true '(builtins.isString pkgs.stdenv.drvPath)'
 
 OVERLAYS="[ $ours ]"
