@@ -79,14 +79,21 @@ let
             else
               builtins.filter (input: input != ldcache-hook) old.extraNativeBuildInputs;
         } // lib.optionalAttrs wanted {
-          # Lifted, not extended. The final stdenv may reference only a fixed
-          # list of store paths; the hook is added to that list automatically
-          # (as an extraNativeBuildInput), but the tool's runtime closure (its
-          # own glibc and libgcc from `plain`) cannot be listed without
-          # building it, and a guessed list breaks whenever nixpkgs changes.
-          # `disallowedRequisites` (the bootstrap tools), the check that
-          # matters most, is kept.
-          allowedRequisites = null;
+          # The final stdenv may reference only a fixed list of store paths.
+          # The hook is added to it automatically (as an extraNativeBuildInput);
+          # the tool, and what the tool's own stdenv may reference (its C
+          # library and gcc's libraries: package.nix has Nix enforce that), are
+          # added here. A tool that brings no such list (not built by a stdenv
+          # that keeps one) lifts the check; `disallowedRequisites` (the
+          # bootstrap tools) is kept in any case.
+          allowedRequisites =
+            let
+              toolRequisites = ldcache.stdenvRequisites or null;
+            in
+            if old.allowedRequisites or null == null || toolRequisites == null then
+              null
+            else
+              old.allowedRequisites ++ [ ldcache ] ++ toolRequisites;
         })
       // builtins.intersectAttrs
         {

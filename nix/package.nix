@@ -1,7 +1,13 @@
 # The `ldcache` command-line tool, built from this repository's workspace.
-{ lib, rustPlatform }:
+{ lib, stdenv, rustPlatform }:
 
-rustPlatform.buildRustPackage {
+let
+  # What the tool's closure may hold besides the tool: whatever its stdenv's may (its C library
+  # and gcc's runtime libraries are among it), when that stdenv keeps such a list. The overlay
+  # puts the tool into every stdenv, so it extends their lists by the tool and this one.
+  stdenvRequisites = stdenv.allowedRequisites or null;
+in
+rustPlatform.buildRustPackage ({
   pname = "ldcache";
   inherit ((lib.importTOML ../Cargo.toml).workspace.package) version;
 
@@ -32,4 +38,10 @@ rustPlatform.buildRustPackage {
     mainProgram = "ldcache";
     platforms = lib.platforms.linux;
   };
-}
+
+  passthru = { inherit stdenvRequisites; };
+} // lib.optionalAttrs (stdenvRequisites != null) {
+  # Nix enforces it when the tool is built: a new run-time dependency fails here, at once,
+  # rather than every stdenv that carries the tool.
+  allowedRequisites = [ "out" ] ++ stdenvRequisites;
+})

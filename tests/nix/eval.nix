@@ -62,11 +62,6 @@ in
       ../../nix/glibc/ldcache-2.43.patch
     ];
 
-  allowed-requisites-lifted-disallowed-kept =
-    stock.stdenv ? allowedRequisites
-    && !(pkgs.stdenv ? allowedRequisites)
-    && pkgs.stdenv.disallowedRequisites == stock.stdenv.disallowedRequisites;
-
   other-stdenv-arguments-kept = pkgs.stdenv.cc == stock.stdenv.cc && pkgs.stdenv.name == stock.stdenv.name;
 
   cross-tool-for-build-platform =

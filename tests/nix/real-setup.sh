@@ -141,6 +141,21 @@ real_stdenv() {
 check "the stdenv: the tree's generic setup.sh, its default hooks, the patchelf hook and ldcache-hook once" \
     real_stdenv
 
+# allowedRequisites: the stdenv's closure holds the hook and the tool, and Nix let it be built
+# because its list (made by the overlay from the stage's list) names them; the rest of the
+# closure is within the stage's list too.
+requisites_listed() {
+    local stdenv drv allowed closure
+    stdenv=$(nix-store --query --binding stdenv "${path[prog.drv]}") &&
+        drv=$(nix-store --query --deriver "$stdenv") &&
+        allowed=$(nix-store --query --binding allowedRequisites "$drv" | tr ' ' '\n' | sort) &&
+        closure=$(nix-store --query --requisites "$stdenv" | grep -vFx "$stdenv" | sort) &&
+        grep -q -- '-ldcache$' <<<"$closure" && grep -q -- '-ldcache-hook$' <<<"$closure" &&
+        [ -z "$(comm -23 <(echo "$closure") <(echo "$allowed"))" ]
+}
+check "the stdenv's closure (tool and hook included) is within its allowedRequisites, extended by the overlay" \
+    requisites_listed
+
 prog=${path[prog.out]}/bin/prog
 libbaz=${path[prog.lib]}/lib/libbaz.so
 libbar=${path[libbar.out]}/lib/libbar.so

@@ -102,6 +102,22 @@ check "aarch64 (cross) and i686 package sets: the hook once; the cross set runs 
        (pkgs.pkgsCross.aarch64-multiplatform.ldcache.drvPath == pkgs.ldcache.drvPath) ]"
 check "musl and static package sets: no hook" \
     yields '[0,0]' "(map $hooks [ pkgs.pkgsCross.musl64.stdenv pkgs.pkgsStatic.stdenv ])"
+# allowedRequisites: the final stdenv may reference what it may without the overlay, the hook, the
+# tool, and what the tool's stdenv (the un-overlaid one) may; the tool itself may reference only
+# that last list, which Nix enforces when it builds the tool. Compared by name: the overlaid
+# stdenv's own paths differ from the stock ones (its glibc is patched).
+stock='(import '"$tree"' { })'
+names='(drvs: lib.sort lib.lessThan (map (drv: drv.name or (baseNameOf drv)) drvs))'
+check "the final stdenv's allowedRequisites: the stock list, the hook, the tool and the tool's stdenv's list" \
+    yields true "($names pkgs.stdenv.allowedRequisites == $names ($stock.stdenv.allowedRequisites
+       ++ [ pkgs.ldcache-hook pkgs.ldcache ] ++ $stock.stdenv.allowedRequisites))"
+check "the tool may reference only itself and what its stdenv may" \
+    yields true "(map toString pkgs.ldcache.allowedRequisites
+       == [ \"out\" ] ++ map toString $stock.stdenv.allowedRequisites)"
+check "the final stdenv keeps disallowedRequisites (the bootstrap tools)" \
+    yields true "(pkgs.stdenv.disallowedRequisites != [ ]
+       && map (drv: drv.name) pkgs.stdenv.disallowedRequisites
+          == map (drv: drv.name) $stock.stdenv.disallowedRequisites)"
 OVERLAYS=
 
 echo "$passed passed, $failed failed"

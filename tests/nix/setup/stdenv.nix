@@ -17,7 +17,7 @@ import tree {
   # calls lack arguments the wrappers gained since (runtimeShell, expand-response-params).
   stdenvStages = { lib, localSystem, config, ... }:
     let
-      makeStdenv = cc: import (tree + "/pkgs/stdenv/generic") {
+      makeStdenv = cc: extraArgs: import (tree + "/pkgs/stdenv/generic") ({
         buildPlatform = localSystem;
         hostPlatform = localSystem;
         targetPlatform = localSystem;
@@ -30,7 +30,7 @@ import tree {
         # in fixupOutput. The patchelf it runs is the host's (on PATH through /usr).
         extraNativeBuildInputs = [ (tree + "/pkgs/by-name/pa/patchelf/setup-hook.sh") ];
         inherit cc config;
-      };
+      } // extraArgs);
 
       native = {
         inherit lib;
@@ -45,7 +45,7 @@ import tree {
     [
       (_: rec {
         __raw = true;
-        stdenvNoCC = makeStdenv null;
+        stdenvNoCC = makeStdenv null { };
         stdenv = stdenvNoCC;
         cc = import (tree + "/pkgs/build-support/cc-wrapper") (native // {
           name = "cc-native";
@@ -63,10 +63,17 @@ import tree {
       # The stdenv without the hook; in its package set, the tool and the hook.
       (prev: {
         inherit config;
-        stdenv = makeStdenv prev.cc;
+        stdenv = makeStdenv prev.cc { };
         overlays = [
           (final: _: {
-            ldcache = final.runCommand "ldcache" { meta.mainProgram = "ldcache"; } ''
+            # A copy of a host file: its closure is itself (the host's libraries are outside
+            # the store), which it says as nix/package.nix does, and Nix checks.
+            ldcache = final.runCommand "ldcache"
+              {
+                meta.mainProgram = "ldcache";
+                allowedRequisites = [ "out" ];
+                passthru.stdenvRequisites = [ ];
+              } ''
               install -D -m 755 ${ldcache} $out/bin/ldcache
             '';
             # As nix/overlay.nix makes it.
@@ -79,10 +86,12 @@ import tree {
         ];
       })
 
-      # The same stdenv, given the hook by the overlay.
+      # The same stdenv, given the hook by the overlay. Like nixpkgs' final Linux stdenv, it
+      # lists every store path it may reference: the overlay extends the list by the tool, and
+      # building the stdenv checks it.
       (prev: {
         inherit config;
-        stdenv = makeStdenv prev.stdenv.cc;
+        stdenv = makeStdenv prev.stdenv.cc { allowedRequisites = [ prev.stdenv.cc.bintools ]; };
         overlays = [ (import ../../../nix/overlay.nix) ];
       })
     ];
