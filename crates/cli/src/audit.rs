@@ -147,7 +147,7 @@ fn dynamic_elf_files(paths: &[PathBuf]) -> Result<Vec<(PathBuf, ElfInfo)>, Strin
 
 fn has_elf_magic(path: &Path) -> bool {
     let mut magic = [0; 4];
-    std::fs::File::open(path)
+    crate::common::open_regular(path)
         .and_then(|mut f| f.read_exact(&mut magic))
         .is_ok()
         && magic == *b"\x7fELF"

@@ -41,9 +41,44 @@ impl StoreArgs {
     }
 }
 
+/// Opens a regular file for reading; an error for anything else, at once (a FIFO or a device is
+/// opened without blocking, and not read).
+pub fn open_regular(path: &Path) -> std::io::Result<std::fs::File> {
+    use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(path)?;
+    let kind = file.metadata()?.file_type();
+    if !kind.is_file() {
+        let what = if kind.is_dir() {
+            "a directory"
+        } else if kind.is_fifo() {
+            "a FIFO"
+        } else if kind.is_socket() {
+            "a socket"
+        } else {
+            "a device"
+        };
+        return Err(std::io::Error::other(format!(
+            "not a regular file ({what})"
+        )));
+    }
+    Ok(file)
+}
+
+/// Reads a regular file whole, with the path in the error.
+pub fn read_regular(path: &Path) -> Result<Vec<u8>, String> {
+    let mut data = Vec::new();
+    open_regular(path)
+        .and_then(|mut file| std::io::Read::read_to_end(&mut file, &mut data))
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok(data)
+}
+
 /// Reads and parses an ELF file, with the path in the error.
 pub fn read_elf(path: &Path) -> Result<ElfInfo, String> {
-    let data = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let data = read_regular(path)?;
     ldcache_elf::parse(&data).map_err(|e| format!("{}: {e}", path.display()))
 }
 

@@ -2,9 +2,8 @@
 //! file in a tree, in parallel, each file at most once and only when something changes.
 
 use std::collections::BTreeMap;
-use std::fs::{File, OpenOptions};
-use std::io::{self, Read};
-use std::os::unix::fs::PermissionsExt;
+use std::io;
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -18,7 +17,8 @@ use serde::Serialize;
 
 use crate::common::StoreArgs;
 use crate::copy::Copy;
-use crate::walk::regular_files;
+use crate::replace::{Failure, Original};
+use crate::walk::{regular_files, Found};
 
 #[derive(clap::Args)]
 pub struct EmbedArgs {
@@ -85,7 +85,7 @@ struct Refused {
 
 pub fn run_embed(args: &EmbedArgs) -> Result<(), String> {
     let rules = args.store.rules();
-    let summary = process(&args.paths, args.jobs, |path| embed_file(path, &rules))?;
+    let summary = process(&args.paths, args.jobs, |found| embed_file(found, &rules))?;
     report(&summary, args.json, "cached");
     finish(&summary, args.strict)
 }
@@ -112,7 +112,7 @@ fn finish(summary: &Summary, strict: bool) -> Result<(), String> {
 fn process(
     paths: &[PathBuf],
     jobs: Option<usize>,
-    each: impl Fn(&Path) -> io::Result<Outcome> + Sync,
+    each: impl Fn(&Found) -> io::Result<Outcome> + Sync,
 ) -> Result<Summary, String> {
     let start = Instant::now();
     let files = regular_files(paths)?;
@@ -123,7 +123,7 @@ fn process(
     let outcomes: Vec<(PathBuf, io::Result<Outcome>)> = pool.install(|| {
         files
             .par_iter()
-            .map(|path| (path.clone(), each(path)))
+            .map(|found| (found.path.clone(), each(found)))
             .collect()
     });
     let mut summary = Summary {
@@ -207,18 +207,20 @@ fn report(summary: &Summary, json: bool, done: &str) {
     );
 }
 
-/// A file that starts with the ELF magic, and its bytes; `None` for anything else. Mapped, not
-/// read: most of a file's bytes are never looked at.
-fn read_elf(path: &Path) -> io::Result<Option<(File, Mmap)>> {
-    let mut file = File::open(path)?;
+/// A regular file that starts with the ELF magic, opened, and its bytes; `None` for anything
+/// else. Mapped, not read: most of a file's bytes are never looked at.
+fn read_elf(path: &Path) -> io::Result<Option<(Original, Mmap)>> {
+    let Some(original) = Original::open(path)? else {
+        return Ok(None);
+    };
     let mut magic = [0u8; 4];
-    if file.read(&mut magic)? < 4 || magic != *b"\x7fELF" {
+    if original.file().read_at(&mut magic, 0)? < 4 || magic != *b"\x7fELF" {
         return Ok(None);
     }
     // SAFETY: the mapping is read while nothing else changes the file: the files given to embed
-    // and strip are a build's own outputs (and this process writes them only after reading).
-    let map = unsafe { Mmap::map(&file)? };
-    Ok(Some((file, map)))
+    // and strip are a build's own outputs (and this process never writes them).
+    let map = unsafe { Mmap::map(original.file())? };
+    Ok(Some((original, map)))
 }
 
 /// Why a readable ELF file takes no note, if it does not.
@@ -234,8 +236,8 @@ fn skip_reason(info: &ElfInfo) -> Option<&'static str> {
     }
 }
 
-pub fn embed_file(path: &Path, rules: &Rules) -> io::Result<Outcome> {
-    let Some((file, data)) = read_elf(path)? else {
+pub fn embed_file(found: &Found, rules: &Rules) -> io::Result<Outcome> {
+    let Some((original, data)) = read_elf(&found.path)? else {
         return Ok(Outcome::Skipped("not ELF"));
     };
     let info = match ldcache_elf::parse(&data) {
@@ -256,17 +258,17 @@ pub fn embed_file(path: &Path, rules: &Rules) -> io::Result<Outcome> {
     } else {
         Outcome::Removed
     };
-    apply(path, &file, &data, payload.as_deref(), done)
+    apply(found, &original, &data, payload.as_deref(), done)
 }
 
-pub fn strip_file(path: &Path) -> io::Result<Outcome> {
-    let Some((file, data)) = read_elf(path)? else {
+pub fn strip_file(found: &Found) -> io::Result<Outcome> {
+    let Some((original, data)) = read_elf(&found.path)? else {
         return Ok(Outcome::Skipped("not ELF"));
     };
     if !ldcache_elf::parse(&data).is_ok_and(|info| has_note(&info)) {
         return Ok(Outcome::Unchanged);
     }
-    apply(path, &file, &data, None, Outcome::Removed)
+    apply(found, &original, &data, None, Outcome::Removed)
 }
 
 /// Whether the file carries a resolution-cache note (of any writer).
@@ -277,8 +279,8 @@ fn has_note(info: &ElfInfo) -> bool {
 }
 
 fn apply(
-    path: &Path,
-    file: &File,
+    found: &Found,
+    original: &Original,
     data: &[u8],
     payload: Option<&[u8]>,
     done: Outcome,
@@ -286,31 +288,18 @@ fn apply(
     // No rewrite grows a file by more than its own length (everything it may move or append
     // again, once) plus the notes and a few headers: room enough that the copy never moves.
     let room = data.len() + payload.map_or(0, <[u8]>::len) + 4096;
-    let copy = || Copy::of(file, data.len(), room).unwrap_or_else(|_| Copy::copy_of(data));
+    let copy =
+        || Copy::of(original.file(), data.len(), room).unwrap_or_else(|_| Copy::copy_of(data));
     match rewrite_into(data, payload, copy) {
         Ok(None) => Ok(Outcome::Unchanged),
         Ok(Some(new)) => {
-            write_in_place(path, &Edit::within(data, &new.bytes, &new.written))?;
-            Ok(done)
+            let edit = Edit::within(data, &new.bytes, &new.written);
+            match original.replace(&found.path, &found.links, &edit) {
+                Ok(()) => Ok(done),
+                Err(Failure::Refused(reason)) => Ok(Outcome::Refused(reason)),
+                Err(Failure::Io(error)) => Err(error),
+            }
         }
         Err(refusal) => Ok(Outcome::Refused(refusal.to_string())),
     }
-}
-
-/// Writes in place, so every hard link sees the change; a read-only file is made writable for the
-/// write and given its mode back.
-fn write_in_place(path: &Path, edit: &Edit) -> io::Result<()> {
-    let mode = std::fs::metadata(path)?.permissions().mode();
-    let read_only = mode & 0o200 == 0;
-    if read_only {
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode | 0o200))?;
-    }
-    let result = OpenOptions::new()
-        .write(true)
-        .open(path)
-        .and_then(|file| edit.write_to(&file));
-    if read_only {
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))?;
-    }
-    result
 }

@@ -5,6 +5,7 @@ mod common;
 mod copy;
 mod embed;
 mod explain;
+mod replace;
 mod show;
 mod verify;
 mod walk;

@@ -4,6 +4,8 @@ use std::path::PathBuf;
 
 use ldcache_note::Present;
 
+use crate::common::read_regular;
+
 #[derive(clap::Args)]
 pub struct Args {
     /// The file before `ldcache embed` or `strip`.
@@ -15,8 +17,10 @@ pub struct Args {
 /// Checks that the rewritten file differs from the original only where the injector may change it,
 /// and that a note it carries decodes.
 pub fn run(args: &Args) -> Result<(), String> {
-    let read = |path: &PathBuf| std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()));
-    let (old, new) = (read(&args.original)?, read(&args.rewritten)?);
+    let (old, new) = (
+        read_regular(&args.original)?,
+        read_regular(&args.rewritten)?,
+    );
     if old != new {
         ldcache_inject::check::check(&old, &new)
             .map_err(|e| format!("{}: {e}", args.rewritten.display()))?;

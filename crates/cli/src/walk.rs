@@ -1,15 +1,34 @@
-//! Finding the files to process: every regular file under the given paths (symbolic links are not
-//! followed), each inode once, in path order.
+//! Finding the files to process: every regular file under the given paths, each inode once, in
+//! path order, with its other names in the tree. A given path that is a symbolic link is followed;
+//! symbolic links inside are not.
 
 use std::collections::BTreeMap;
 use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
 
-/// The regular files under `roots`, one path per inode (the first in path order).
-pub fn regular_files(roots: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
-    let mut by_inode: BTreeMap<(u64, u64), PathBuf> = BTreeMap::new();
+/// A regular file: its first name in path order, and its other names (hard links) in the tree.
+pub struct Found {
+    pub path: PathBuf,
+    pub links: Vec<PathBuf>,
+}
+
+/// The regular files under `roots`, each inode once, in path order.
+pub fn regular_files(roots: &[PathBuf]) -> Result<Vec<Found>, String> {
+    let mut by_inode: BTreeMap<(u64, u64), Vec<PathBuf>> = BTreeMap::new();
     for root in roots {
-        let walk = walkdir::WalkDir::new(root)
+        // A symbolic link given as a root is followed, to a file as to a directory: it was named.
+        let root = if root.is_symlink() {
+            std::fs::canonicalize(root).map_err(|e| format!("{}: {e}", root.display()))?
+        } else {
+            root.clone()
+        };
+        let kind = std::fs::metadata(&root)
+            .map_err(|e| format!("{}: {e}", root.display()))?
+            .file_type();
+        if !kind.is_dir() && !kind.is_file() {
+            return Err(format!("{}: not a regular file or directory", root.display()));
+        }
+        let walk = walkdir::WalkDir::new(&root)
             .follow_links(false)
             .sort_by_file_name();
         for entry in walk {
@@ -20,18 +39,21 @@ pub fn regular_files(roots: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
             let meta = entry
                 .metadata()
                 .map_err(|e| format!("{}: {e}", entry.path().display()))?;
-            let path = entry.into_path();
             by_inode
                 .entry((meta.dev(), meta.ino()))
-                .and_modify(|first| {
-                    if path < *first {
-                        *first = path.clone();
-                    }
-                })
-                .or_insert(path);
+                .or_default()
+                .push(entry.into_path());
         }
     }
-    let mut paths: Vec<PathBuf> = by_inode.into_values().collect();
-    paths.sort();
-    Ok(paths)
+    let mut found: Vec<Found> = by_inode
+        .into_values()
+        .map(|mut names| {
+            names.sort();
+            names.dedup();
+            let path = names.remove(0);
+            Found { path, links: names }
+        })
+        .collect();
+    found.sort_by(|a, b| a.path.cmp(&b.path));
+    Ok(found)
 }
