@@ -26,7 +26,10 @@ pub fn regular_files(roots: &[PathBuf]) -> Result<Vec<Found>, String> {
             .map_err(|e| format!("{}: {e}", root.display()))?
             .file_type();
         if !kind.is_dir() && !kind.is_file() {
-            return Err(format!("{}: not a regular file or directory", root.display()));
+            return Err(format!(
+                "{}: not a regular file or directory",
+                root.display()
+            ));
         }
         let walk = walkdir::WalkDir::new(&root)
             .follow_links(false)

@@ -40,7 +40,39 @@ fn empty_missing_and_non_elf_files() {
     std::fs::write(&script, b"#!/bin/sh\n").unwrap();
     assert_clean_failure(&script, "not an ELF file");
     assert_clean_failure(&dir.path().join("missing"), "No such file or directory");
-    assert_clean_failure(Path::new("/"), "Is a directory");
+    assert_clean_failure(Path::new("/"), "not a regular file (a directory)");
+}
+
+#[test]
+fn a_fifo_is_refused_at_once_by_every_command() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("fifo");
+    let status = Command::new("mkfifo").arg(&fifo).status().unwrap();
+    assert!(status.success());
+    // Nothing writes to the FIFO: a command that opened it blocking, or read it, would hang.
+    let run = |args: &[&str]| {
+        let output = Command::new("timeout")
+            .args(["10", env!("CARGO_BIN_EXE_ldcache")])
+            .args(args)
+            .output()
+            .unwrap();
+        (
+            output.status.code(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    };
+    let path = fifo.to_str().unwrap();
+    for args in [
+        vec!["show", path],
+        vec!["explain", path],
+        vec!["verify", path, path],
+        vec!["embed", path],
+        vec!["strip", path],
+    ] {
+        let (code, stderr) = run(&args);
+        assert_eq!(code, Some(1), "{args:?}: {stderr}");
+        assert!(stderr.contains("not a regular file"), "{args:?}: {stderr}");
+    }
 }
 
 #[test]
