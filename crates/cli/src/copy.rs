@@ -67,6 +67,8 @@ pub struct Mapping {
     start: NonNull<u8>,
     capacity: usize,
     len: usize,
+    /// The file's pages read as zeros if another process truncates it meanwhile.
+    _guard: crate::sigbus::Guard,
 }
 
 // SAFETY: the mapping is private to this value and only reached through `&self`/`&mut self`.
@@ -99,6 +101,7 @@ impl Mapping {
             start: NonNull::new(start.cast()).ok_or_else(too_large)?,
             capacity,
             len,
+            _guard: crate::sigbus::guard(start.cast(), len),
         };
         if len > 0 {
             // SAFETY: replaces pages of the reservation just made (MAP_FIXED inside our own range).

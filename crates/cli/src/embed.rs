@@ -18,6 +18,7 @@ use serde::Serialize;
 use crate::common::StoreArgs;
 use crate::copy::Copy;
 use crate::replace::{Failure, Original};
+use crate::sigbus;
 use crate::walk::{regular_files, Found};
 
 #[derive(clap::Args)]
@@ -116,8 +117,10 @@ fn process(
 ) -> Result<Summary, String> {
     let start = Instant::now();
     let files = regular_files(paths)?;
+    // This thread is one of the workers: `--jobs 1` runs everything on it, in path order.
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(jobs.unwrap_or(0))
+        .use_current_thread()
         .build()
         .map_err(|e| e.to_string())?;
     let outcomes: Vec<(PathBuf, io::Result<Outcome>)> = pool.install(|| {
@@ -209,7 +212,7 @@ fn report(summary: &Summary, json: bool, done: &str) {
 
 /// A regular file that starts with the ELF magic, opened, and its bytes; `None` for anything
 /// else. Mapped, not read: most of a file's bytes are never looked at.
-fn read_elf(path: &Path) -> io::Result<Option<(Original, Mmap)>> {
+fn read_elf(path: &Path) -> io::Result<Option<(Original, Mapped)>> {
     let Some(original) = Original::open(path)? else {
         return Ok(None);
     };
@@ -217,10 +220,26 @@ fn read_elf(path: &Path) -> io::Result<Option<(Original, Mmap)>> {
     if original.file().read_at(&mut magic, 0)? < 4 || magic != *b"\x7fELF" {
         return Ok(None);
     }
-    // SAFETY: the mapping is read while nothing else changes the file: the files given to embed
-    // and strip are a build's own outputs (and this process never writes them).
+    // SAFETY: this process never writes the file; another one truncating it reads as zeros
+    // (the guard), and `replace` then finds its size changed.
     let map = unsafe { Mmap::map(original.file())? };
-    Ok(Some((original, map)))
+    let guard = sigbus::guard(map.as_ptr(), map.len());
+    Ok(Some((original, Mapped { _guard: guard, map })))
+}
+
+/// A file's mapping, guarded against truncation while it lives.
+struct Mapped {
+    // Dropped first: the range is unguarded before it is unmapped.
+    _guard: sigbus::Guard,
+    map: Mmap,
+}
+
+impl std::ops::Deref for Mapped {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        &self.map
+    }
 }
 
 /// Why a readable ELF file takes no note, if it does not.
@@ -240,7 +259,17 @@ pub fn embed_file(found: &Found, rules: &Rules) -> io::Result<Outcome> {
     let Some((original, data)) = read_elf(&found.path)? else {
         return Ok(Outcome::Skipped("not ELF"));
     };
-    let info = match ldcache_elf::parse(&data) {
+    let outcome = embed_mapped(found, &original, &data, rules)?;
+    settled(&original, outcome)
+}
+
+fn embed_mapped(
+    found: &Found,
+    original: &Original,
+    data: &[u8],
+    rules: &Rules,
+) -> io::Result<Outcome> {
+    let info = match ldcache_elf::parse(data) {
         Ok(info) => info,
         Err(error) => return Ok(Outcome::Refused(format!("unreadable ELF: {error}"))),
     };
@@ -258,17 +287,32 @@ pub fn embed_file(found: &Found, rules: &Rules) -> io::Result<Outcome> {
     } else {
         Outcome::Removed
     };
-    apply(found, &original, &data, payload.as_deref(), done)
+    apply(found, original, data, payload.as_deref(), done)
 }
 
 pub fn strip_file(found: &Found) -> io::Result<Outcome> {
     let Some((original, data)) = read_elf(&found.path)? else {
         return Ok(Outcome::Skipped("not ELF"));
     };
-    if !ldcache_elf::parse(&data).is_ok_and(|info| has_note(&info)) {
-        return Ok(Outcome::Unchanged);
+    let outcome = if ldcache_elf::parse(&data).is_ok_and(|info| has_note(&info)) {
+        apply(found, &original, &data, None, Outcome::Removed)?
+    } else {
+        Outcome::Unchanged
+    };
+    settled(&original, outcome)
+}
+
+/// What was decided from a file's bytes holds only if they did not change while being read (a
+/// truncation reads as zeros, see `sigbus`): a refusal otherwise. A file that was replaced was
+/// checked before the exchange.
+fn settled(original: &Original, outcome: Outcome) -> io::Result<Outcome> {
+    if matches!(outcome, Outcome::Cached | Outcome::Removed) {
+        return Ok(outcome);
     }
-    apply(found, &original, &data, None, Outcome::Removed)
+    Ok(match original.change()? {
+        Some(change) => Outcome::Refused(change.to_string()),
+        None => outcome,
+    })
 }
 
 /// Whether the file carries a resolution-cache note (of any writer).

@@ -7,6 +7,7 @@ mod embed;
 mod explain;
 mod replace;
 mod show;
+mod sigbus;
 mod verify;
 mod walk;
 

@@ -96,6 +96,11 @@ impl Original {
         })
     }
 
+    /// How the file's contents changed since it was opened, if they did.
+    pub fn change(&self) -> io::Result<Option<&'static str>> {
+        self.change_since(&self.stat)
+    }
+
     fn is(&self, other: &libc::stat) -> bool {
         (other.st_dev, other.st_ino) == (self.stat.st_dev, self.stat.st_ino)
     }
