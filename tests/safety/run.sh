@@ -70,6 +70,12 @@ fresh() {
 
 judge() { python3 tests/safety/judge.py "$ldcache" "$pristine" "$1"; }
 
+# shows PATTERN [--json] FILE: `ldcache show` prints PATTERN for FILE (no pipe: grep -q may close it
+# before show has written).
+shows() {
+    "$ldcache" show "${@:2}" >"$work/show.out" && grep -q -- "$1" "$work/show.out"
+}
+
 make_store "$work/build"
 pristine=$work/pristine
 mv "$work/build/store" "$pristine"
@@ -270,8 +276,8 @@ check "two embeds at once on one store (10 rounds): both succeed, nothing damage
 root_metadata() {
     local bin=$store/c-app/bin
     fresh "$work/build" && "${embed[@]}" 2>/dev/null &&
-        getcap "$bin/app-cap" | grep -q 'cap_net_raw=ep' &&
-        getfacl -p "$bin/app-attr" 2>/dev/null | grep -q '^user:nobody:r-x' &&
+        [[ $(getcap "$bin/app-cap") == *cap_net_raw=ep* ]] &&
+        [[ $(getfacl -p "$bin/app-attr" 2>/dev/null) == *$'\nuser:nobody:r-x\n'* ]] &&
         [ "$(getfattr --only-values -n user.origin "$bin/app-attr" 2>/dev/null)" = fixture ] &&
         [ "$(stat -c '%a %G' "$bin/app-suid" "$bin/app-sgid" | paste -sd' ')" = "4755 root 2755 daemon" ] &&
         [ "$("$ldcache" show --json "$bin/app-cap" | python3 -c 'import json,sys; print(json.load(sys.stdin)["current"])')" = True ]
@@ -300,9 +306,54 @@ assert "security.capability" in refused["app-cap"], refused
 assert summary["cached"] == 5, summary
 PY
     [ "$(stat -c %a "$store/c-app/bin/app-suid")" = 4755 ] &&
-        "$ldcache" show --json "$store/c-app/bin/app-suid" | grep -q '"current": true'
+        shows '"current": true' --json "$store/c-app/bin/app-suid"
 }
 check "as a user: set-user-ID kept; a capability or a foreign group: refused, left as it was" user_metadata
+
+# Stale notes, replaced by one run: ours after the answer changed, patchelf 0.19.3's (no
+# fingerprint, its own section and load segment), and a malformed one. `show` then reads the new
+# answer, the program runs, and the file is a verified rewrite of the one before.
+app=$store/c-app/bin/app
+# app's RUNPATH lists x-empty/lib, b-mid/lib, a-base/lib: a copy of libmid.so into x-empty/lib
+# changes where app finds it.
+stale_own() {
+    fresh "$work/build" && "${embed[@]}" 2>/dev/null &&
+        cp "$store/b-mid/lib/libmid.so" "$store/x-empty/lib/libmid.so" || return 1
+    cp "$app" "$work/before"
+    "$ldcache" embed --json --store-dir "$store" "$app" >"$work/stale.json" &&
+        grep -q '"cached": 1' "$work/stale.json" &&
+        shows "=$store/x-empty/lib/libmid.so" --json "$app" &&
+        "$ldcache" verify "$work/before" "$app" && "$app" || { cat "$work/stale.json"; return 1; }
+}
+check "our note, stale (the answer changed): replaced by one run, show and the program follow" stale_own
+
+other_writers() {
+    local patchelf
+    patchelf=$(patchelf_bin) && fresh "$work/build" && "$patchelf" --build-resolution-cache "$app" &&
+        shows 'no fingerprint' "$app" &&
+        cp "$store/b-mid/lib/libmid.so" "$store/x-empty/lib/libmid.so" &&
+        cp "$app" "$work/before" &&
+        "$ldcache" embed --json --store-dir "$store" "$app" >"$work/stale.json" &&
+        grep -q '"cached": 1' "$work/stale.json" &&
+        shows "=$store/x-empty/lib/libmid.so" --json "$app" &&
+        shows 'computed from Runpath' "$app" &&
+        [ "$(readelf -SW "$app" | grep -c nixos.ldcache)" -eq 1 ] &&
+        "$ldcache" verify "$work/before" "$app" && "$app" || { cat "$work/stale.json"; return 1; }
+}
+check "patchelf 0.19.3's note (no fingerprint): replaced by one run, one note section left" other_writers
+
+malformed() {
+    local at
+    fresh "$work/build" && "${embed[@]}" 2>/dev/null || return 1
+    # Bytes that are not UTF-8 into the first entry's soname.
+    at=$(readelf -SW "$app" | sed -n 's/.*\.note\.nixos\.ldcache *NOTE *[0-9a-f]* \([0-9a-f]*\) .*/\1/p')
+    printf '\377\377\377\377' | dd of="$app" bs=1 seek=$((0x$at + 20)) conv=notrunc status=none &&
+        shows 'malformed' "$app" && cp "$app" "$work/before" &&
+        "$ldcache" embed --json --store-dir "$store" "$app" >"$work/stale.json" &&
+        grep -q '"cached": 1' "$work/stale.json" && shows '"current": true' --json "$app" &&
+        "$ldcache" verify "$work/before" "$app" && "$app" || { cat "$work/stale.json"; return 1; }
+}
+check "a malformed note: replaced by one run" malformed
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

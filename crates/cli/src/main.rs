@@ -43,6 +43,12 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    // Output into a closed pipe (`ldcache show f | head -1`) ends the process quietly, as for
+    // any Unix tool, instead of a panic in println!. Rust starts programs with SIGPIPE ignored.
+    // SAFETY: at the start of main, before any other thread exists.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Embed(args) => embed::run_embed(&args),

@@ -290,3 +290,50 @@ fn same_bytes_whatever_the_thread_count() {
         );
     }
 }
+
+#[test]
+fn a_stale_note_is_replaced_in_one_run() {
+    let (fixture, program) = store();
+    let store = store_arg(&fixture);
+    let (ok, _, stderr) = ldcache(&["embed", &store], &[&fixture.path("store")]);
+    assert!(ok, "{stderr}");
+    // The note's entry for libmid.so, as text; the note must be current.
+    let mid_entry = || {
+        let (_, shown, _) = ldcache(&["show", "--json"], &[&program]);
+        let entry = shown["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["soname"] == "libmid.so")
+            .cloned()
+            .unwrap_or_else(|| panic!("{shown:#}"));
+        assert_eq!(shown["current"], true, "{shown:#}");
+        entry.to_string()
+    };
+    assert!(mid_entry().contains("b-mid"));
+    // libmid.so now also in a directory searched before its own: the answer changes.
+    std::fs::copy(
+        fixture.path("store/b-mid/lib/libmid.so"),
+        fixture.path("store/a-base/lib/libmid.so"),
+    )
+    .unwrap();
+    let (ok, summary, stderr) = ldcache(&["embed", "--json", &store], &[&program]);
+    assert!(ok, "{stderr}");
+    assert_eq!(
+        (
+            summary["cached"].as_u64(),
+            summary["refused"].as_array().map(Vec::len)
+        ),
+        (Some(1), Some(0)),
+        "{summary:#}"
+    );
+    let entry = mid_entry();
+    assert!(
+        entry.contains("a-base") && !entry.contains("b-mid"),
+        "{entry}"
+    );
+    assert!(Command::new(&program).status().unwrap().success());
+    // And removal stays possible.
+    let (ok, summary, _) = ldcache(&["strip", "--json"], &[&program]);
+    assert!(ok && summary["removed"] == 1, "{summary:#}");
+}

@@ -496,6 +496,19 @@ fn note_sections(image: &Image, data: &[u8]) -> Vec<Range<u64>> {
     ranges
 }
 
+/// The length of `segment`'s contents before the run of this project's notes (`ours`) that ends
+/// it: all of it when no such note ends it.
+fn foreign_len(segment: &Segment, ours: &[Range<u64>]) -> u64 {
+    let mut end = segment.file_end();
+    while let Some(note) = ours
+        .iter()
+        .find(|r| r.start >= segment.offset && r.start < end && r.end >= end)
+    {
+        end = note.start;
+    }
+    end - segment.offset
+}
+
 /// Whether `range` is covered by `ranges` (adjacent ones together).
 fn within(ranges: &[Range<u64>], range: Range<u64>) -> bool {
     let mut at = range.start;
@@ -509,8 +522,8 @@ fn within(ranges: &[Range<u64>], range: Range<u64>) -> bool {
 }
 
 /// A `PT_INTERP`, `PT_NOTE` or `PT_GNU_PROPERTY` segment keeps its contents, wherever it now is; a
-/// `PT_NOTE` may also gain or lose this project's notes at its end. Its address is where the load
-/// segment holding it maps it.
+/// `PT_NOTE` may also gain, lose or replace this project's notes at its end. Its address is where
+/// the load segment holding it maps it.
 fn check_covered_range(
     b: &Image,
     old: &[u8],
@@ -520,14 +533,12 @@ fn check_covered_range(
     ours_old: &[Range<u64>],
     ours_new: &[Range<u64>],
 ) -> Result<(), String> {
-    let common = s.filesz.min(t.filesz);
-    if old[s.offset as usize..][..common as usize] != new[t.offset as usize..][..common as usize] {
-        return Err("its contents changed".into());
-    }
-    if !within(ours_new, t.offset + common..t.file_end())
-        || !within(ours_old, s.offset + common..s.file_end())
-    {
+    let kept = foreign_len(s, ours_old);
+    if kept != foreign_len(t, ours_new) {
         return Err("it grew or shrank by something other than the notes".into());
+    }
+    if old[s.offset as usize..][..kept as usize] != new[t.offset as usize..][..kept as usize] {
+        return Err("its contents changed".into());
     }
     if t.paddr.wrapping_sub(t.vaddr) != s.paddr.wrapping_sub(s.vaddr) {
         return Err("its physical address does not follow".into());

@@ -89,7 +89,10 @@ pub fn rewrite_into<O: Output>(
             return Ok(None)
         }
         (Some(slot), payload) => {
-            let stripped = Editor::new(data, image, Draft::new(copy(), Vec::new())).strip(slot)?;
+            // Replaced, the note keeps the index of its section header (another tool may have
+            // put it before others); removed, it must be the last.
+            let stripped = Editor::new(data, image, Draft::new(copy(), Vec::new()))
+                .strip(slot, payload.is_some())?;
             match payload {
                 None => stripped,
                 Some(payload) => {
@@ -262,9 +265,10 @@ impl<'a, O: Output> Editor<'a, O> {
         }
     }
 
-    /// Removes the note: zeroed, its section header dropped, the `PT_NOTE` shrunk (or emptied into
-    /// `PT_NULL`), and the load segment shrunk when the note was its tail.
-    fn strip(mut self, slot: Slot) -> Result<Draft<O>, Refusal> {
+    /// Removes the note: zeroed, its section header dropped (or kept, for the new note, when
+    /// `keep_header`), the `PT_NOTE` shrunk (or emptied into `PT_NULL`), and the load segment
+    /// shrunk when the note was its tail.
+    fn strip(mut self, slot: Slot, keep_header: bool) -> Result<Draft<O>, Refusal> {
         let end = slot.offset + slot.size;
         let note = self.image.segments[slot.note];
         if note.offset == slot.offset && note.filesz == slot.size {
@@ -292,7 +296,7 @@ impl<'a, O: Output> Editor<'a, O> {
                 load.memsz = load.filesz;
             }
         }
-        if let Some(index) = slot.section {
+        if let Some(index) = slot.section.filter(|_| !keep_header) {
             if index + 1 != self.image.sections.len() {
                 return Err(Refusal::new(
                     "the note's section header is not the last one",

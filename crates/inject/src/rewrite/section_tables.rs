@@ -7,10 +7,17 @@ use crate::image::Section;
 use crate::{Output, Refusal, SECTION_NAME};
 
 impl<O: Output> Editor<'_, O> {
-    /// Appends the section header of the notes, growing `.shstrtab` by its name if needed. Files
-    /// without section headers get none.
+    /// Appends the section header of the notes, growing `.shstrtab` by its name if needed; or
+    /// rewrites the one a replaced note left, where it is. Files without section headers get none.
     pub(super) fn add_section(&mut self, mut section: Section) -> Result<(), Refusal> {
         if self.image.sections.is_empty() {
+            return Ok(());
+        }
+        let left = (0..self.image.sections.len())
+            .find(|&i| self.image.section_name(self.old, i) == SECTION_NAME);
+        if let Some(index) = left {
+            section.name = self.image.sections[index].name;
+            self.image.sections[index] = section;
             return Ok(());
         }
         let names = self.image.sections[self.image.shstrndx];
