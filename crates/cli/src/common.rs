@@ -6,6 +6,8 @@ use std::path::{Path, PathBuf};
 use ldcache_elf::ElfInfo;
 use ldcache_search::{default_interpreter, LoaderProfile};
 
+use crate::mapped::Mapped;
+
 /// `--store-dir`: the directory whose contents never change.
 #[derive(clap::Args, Clone)]
 pub struct StoreArgs {
@@ -67,18 +69,16 @@ pub fn open_regular(path: &Path) -> std::io::Result<std::fs::File> {
     Ok(file)
 }
 
-/// Reads a regular file whole, with the path in the error.
-pub fn read_regular(path: &Path) -> Result<Vec<u8>, String> {
-    let mut data = Vec::new();
+/// A regular file's bytes (mapped), with the path in the error.
+pub fn map_regular(path: &Path) -> Result<Mapped, String> {
     open_regular(path)
-        .and_then(|mut file| std::io::Read::read_to_end(&mut file, &mut data))
-        .map_err(|e| format!("{}: {e}", path.display()))?;
-    Ok(data)
+        .and_then(|file| Mapped::of(&file))
+        .map_err(|e| format!("{}: {e}", path.display()))
 }
 
 /// Reads and parses an ELF file, with the path in the error.
 pub fn read_elf(path: &Path) -> Result<ElfInfo, String> {
-    let data = read_regular(path)?;
+    let data = map_regular(path)?;
     ldcache_elf::parse(&data).map_err(|e| format!("{}: {e}", path.display()))
 }
 

@@ -7,8 +7,6 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use memmap2::Mmap;
-
 use ldcache_elf::{ElfInfo, Linkage};
 use ldcache_inject::{rewrite_into, Edit, Output};
 use ldcache_note::Rules;
@@ -17,8 +15,8 @@ use serde::Serialize;
 
 use crate::common::StoreArgs;
 use crate::copy::Copy;
+use crate::mapped::Mapped;
 use crate::replace::{Failure, Original};
-use crate::sigbus;
 use crate::walk::{regular_files, Found};
 
 #[derive(clap::Args)]
@@ -220,26 +218,8 @@ fn read_elf(path: &Path) -> io::Result<Option<(Original, Mapped)>> {
     if original.file().read_at(&mut magic, 0)? < 4 || magic != *b"\x7fELF" {
         return Ok(None);
     }
-    // SAFETY: this process never writes the file; another one truncating it reads as zeros
-    // (the guard), and `replace` then finds its size changed.
-    let map = unsafe { Mmap::map(original.file())? };
-    let guard = sigbus::guard(map.as_ptr(), map.len());
-    Ok(Some((original, Mapped { _guard: guard, map })))
-}
-
-/// A file's mapping, guarded against truncation while it lives.
-struct Mapped {
-    // Dropped first: the range is unguarded before it is unmapped.
-    _guard: sigbus::Guard,
-    map: Mmap,
-}
-
-impl std::ops::Deref for Mapped {
-    type Target = [u8];
-
-    fn deref(&self) -> &[u8] {
-        &self.map
-    }
+    let map = Mapped::of(original.file())?;
+    Ok(Some((original, map)))
 }
 
 /// Why a readable ELF file takes no note, if it does not.

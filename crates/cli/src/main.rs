@@ -5,6 +5,7 @@ mod common;
 mod copy;
 mod embed;
 mod explain;
+mod mapped;
 mod replace;
 mod show;
 mod sigbus;

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use ldcache_note::Present;
 
-use crate::common::read_regular;
+use crate::common::map_regular;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -17,11 +17,8 @@ pub struct Args {
 /// Checks that the rewritten file differs from the original only where the injector may change it,
 /// and that a note it carries decodes.
 pub fn run(args: &Args) -> Result<(), String> {
-    let (old, new) = (
-        read_regular(&args.original)?,
-        read_regular(&args.rewritten)?,
-    );
-    if old != new {
+    let (old, new) = (map_regular(&args.original)?, map_regular(&args.rewritten)?);
+    if *old != *new {
         ldcache_inject::check::check(&old, &new)
             .map_err(|e| format!("{}: {e}", args.rewritten.display()))?;
     }
