@@ -179,7 +179,7 @@ random_kills() {
         rm -rf "$store" && cp -a "$wide" "$store"
         delay=$(printf '0.%03d' $((RANDOM % 120)))
         status=0
-        timeout -s KILL "$delay" "$ldcache" embed --jobs 2 --store-dir "$store" "$store" \
+        timeout --foreground -s KILL "$delay" "$ldcache" embed --jobs 2 --store-dir "$store" "$store" \
             >/dev/null 2>&1 || status=$?
         [ "$status" -ne 137 ] || killed=$((killed + 1))
         python3 tests/safety/judge.py "$ldcache" "$wide" "$store" >"$work/judge" ||

@@ -7,7 +7,9 @@
 //!   of type `PT_INTERP`, `PT_NOTE` or `PT_GNU_PROPERTY` that covered them;
 //! - every load segment keeps its offset, address, flags and alignment, and may only grow (readable,
 //!   without `.bss`) into zero padding or past the old end of the file, and into addresses no other
-//!   segment maps (or shrink back on removal); every other program header is unchanged;
+//!   segment maps (or shrink back on removal); every other program header is unchanged, but for
+//!   a `PT_GNU_PROPERTY` that holds no property note as glibc reads it (what patchelf before 0.16
+//!   left on a grown program header table), which may become `PT_NULL`;
 //! - every byte not in the ELF header, the program or section header tables, `.shstrtab`, a moved
 //!   piece (old or new place), a note section of this project, a `.symtab` value of a moved symbol,
 //!   or past the old end of the file, is identical.
@@ -358,6 +360,12 @@ fn check_segments(
                     && within(&ours_old, s.offset..s.file_end())
                 {
                     continue; // A note segment of its own, removed.
+                }
+                if t.p_type == PT_NULL
+                    && s.p_type == PT_GNU_PROPERTY
+                    && !a.holds_property_note(old, s)
+                {
+                    continue; // One the loader ignores: ignored as PT_NULL too.
                 }
                 if t.p_type != s.p_type || t.flags != s.flags || t.align != s.align {
                     return Err(format!(

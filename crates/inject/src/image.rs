@@ -264,6 +264,42 @@ impl Image {
         largest.clamp(4096, 65536).next_power_of_two()
     }
 
+    /// Whether `segment` (a `PT_GNU_PROPERTY`) holds what glibc takes for the program property
+    /// note: at its address (read through the load segment that maps it), aligned to the word
+    /// size, a note of type `NT_GNU_PROPERTY_TYPE_0` named `GNU`. Without one the loader ignores
+    /// the segment (`_dl_process_pt_gnu_property`).
+    pub fn holds_property_note(&self, data: &[u8], segment: &Segment) -> bool {
+        const NT_GNU_PROPERTY_TYPE_0: u64 = 5;
+        if segment.align != self.word() {
+            return false;
+        }
+        let Some(start) = self.segments.iter().find_map(|l| {
+            let inside = l.p_type == PT_LOAD
+                && segment.vaddr >= l.vaddr
+                && segment.vaddr - l.vaddr < l.filesz;
+            inside.then(|| l.offset + (segment.vaddr - l.vaddr))
+        }) else {
+            return false;
+        };
+        let end = start.saturating_add(segment.memsz).min(data.len() as u64);
+        let word = |at: u64| self.get(&data[at as usize..at as usize + 4]);
+        let mut at = start;
+        while at + 12 <= end {
+            let (namesz, descsz, n_type) = (word(at), word(at + 4), word(at + 8));
+            if namesz == 4
+                && n_type == NT_GNU_PROPERTY_TYPE_0
+                && data.get((at + 12) as usize..(at + 16) as usize) == Some(b"GNU\0")
+            {
+                return true;
+            }
+            let name_end = (at + 12).saturating_add(namesz.next_multiple_of(4));
+            at = name_end
+                .saturating_add(descsz)
+                .next_multiple_of(self.word());
+        }
+        false
+    }
+
     pub fn phdr_table_size(&self) -> u64 {
         self.phentsize * self.segments.len() as u64
     }

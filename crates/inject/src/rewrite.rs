@@ -54,18 +54,32 @@ pub fn rewrite_into<O: Output>(
     payload: Option<&[u8]>,
     copy: impl FnOnce() -> O,
 ) -> Result<Option<Rewritten<O>>, Refusal> {
-    let image = Image::parse(data)?;
+    let mut image = Image::parse(data)?;
     if image.e_type != ET_EXEC && image.e_type != ET_DYN {
         return Err(Refusal::new("not an executable or shared object"));
     }
     // The headers are rewritten; a segment whose contents include them would change.
-    let table_end = image.phoff + image.phdr_table_size();
-    let covers_headers = image.segments.iter().any(|s| {
+    let (ehsize, phoff) = (image.ehsize(), image.phoff);
+    let table_end = phoff + image.phdr_table_size();
+    let on_headers = |s: &Segment| {
         let overlaps = |start: u64, end: u64| s.offset < end && s.file_end() > start;
         matches!(s.p_type, PT_INTERP | PT_NOTE | PT_GNU_PROPERTY)
             && s.filesz > 0
-            && (overlaps(0, image.ehsize()) || overlaps(image.phoff, table_end))
-    });
+            && (overlaps(0, ehsize) || overlaps(phoff, table_end))
+    };
+    // patchelf before 0.16, growing the program header table over `.note.gnu.property`, moved the
+    // note but left PT_GNU_PROPERTY on the table's bytes, where glibc finds no property note and
+    // ignores it. It becomes PT_NULL, which glibc ignores the same way.
+    let stale: Vec<usize> = (0..image.segments.len())
+        .filter(|&i| {
+            let s = &image.segments[i];
+            s.p_type == PT_GNU_PROPERTY && on_headers(s) && !image.holds_property_note(data, s)
+        })
+        .collect();
+    for i in stale {
+        image.segments[i] = null_segment();
+    }
+    let covers_headers = image.segments.iter().any(on_headers);
     if covers_headers {
         return Err(Refusal::new(
             "a note or interpreter segment covers the headers",

@@ -148,3 +148,50 @@ fn program_headers_grown_over_a_section() {
     new[56..58].copy_from_slice(&(phnum as u16 + 1).to_le_bytes());
     rejected(&old, &new, "a section overlaps the ELF or program headers");
 }
+
+const PT_GNU_PROPERTY: u32 = 0x6474_e553;
+
+/// The index and table offset of the program's PT_GNU_PROPERTY entry.
+fn property_entry(data: &[u8]) -> (usize, usize) {
+    let (phoff, phnum) = program_headers(data);
+    (0..phnum)
+        .map(|i| (i, phoff + 56 * i))
+        .find(|&(_, at)| {
+            u32::from_le_bytes(data[at..at + 4].try_into().unwrap()) == PT_GNU_PROPERTY
+        })
+        .unwrap_or_else(|| panic!("{PROGRAM} has a PT_GNU_PROPERTY"))
+}
+
+#[test]
+fn a_property_segment_holding_its_note_made_null() {
+    let (old, mut new) = rewritten();
+    let (i, at) = property_entry(&new);
+    new[at..at + 56].fill(0);
+    rejected(&old, &new, &format!("program header {i} changed its type"));
+}
+
+/// What patchelf before 0.16 left: PT_GNU_PROPERTY on the program header table, which it grew
+/// over `.note.gnu.property`. glibc finds no property note there and ignores the segment; the
+/// injector turns it into PT_NULL, which the oracle accepts.
+#[test]
+fn a_stale_property_segment_may_become_null() {
+    let mut old = std::fs::read(PROGRAM).expect("a system program");
+    let (_, at) = property_entry(&old);
+    let (phoff, _) = program_headers(&old);
+    for field in [8, 16, 24] {
+        put_u64(&mut old, at + field, phoff as u64); // offset, vaddr, paddr
+    }
+    let info = ldcache_elf::parse(&old).expect("parsed");
+    let new = ldcache_inject::rewrite(
+        &old,
+        Some(&common::notes_for(&info).section(info.header.endian)),
+    )
+    .expect("rewritten, not refused")
+    .expect("changed");
+    check(&old, &new).expect("the oracle accepts it");
+    let (phoff, phnum) = program_headers(&new);
+    let types: Vec<u32> = (0..phnum)
+        .map(|i| u32::from_le_bytes(new[phoff + 56 * i..][..4].try_into().unwrap()))
+        .collect();
+    assert!(!types.contains(&PT_GNU_PROPERTY), "{types:x?}");
+}
