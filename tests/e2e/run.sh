@@ -306,6 +306,39 @@ int v (void); int main (void) { printf ("v=%d\n", v ()); return 0; }'
     grep -q "ldcache: note of $T/stale/app2 is stale, ignored" <(LD_DEBUG=libs "$T/stale/app2" 2>&1)
 }
 
+# The answer changes under a current fingerprint: libv.so, first only in x2, is added to x1,
+# searched before it. The note still says x2 (the patched loader follows it), until one more
+# `ldcache embed` replaces it; then the patched loader takes x1, as the stock one does.
+test_replaced () {
+  local ldcache=$repo/target/release/ldcache repl=$T/repl src='#include <stdio.h>
+int v (void); int main (void) { printf ("v=%d\n", v ()); return 0; }'
+  local kind
+  for kind in 1 2; do
+    mkdir -p "$repl/x$kind"
+    gcc -shared -fPIC -o "$T/libv$kind.so" -Wl,-soname,libv.so -x c - \
+      <<< "int v (void) { return $kind; }"
+  done
+  cp "$T/libv2.so" "$repl/x2/libv.so"
+  exe "$repl/app" "$src" "$repl/x1:$repl/x2:$LIBC" -Wl,--enable-new-dtags "$repl/x2/libv.so"
+  "$ldcache" embed --store-dir "$repl" "$repl/app" 2> /dev/null
+  cp "$T/libv1.so" "$repl/x1/libv.so"
+  use_glibc patched
+  check "the answer changed: the old note is followed (v=2)" [ "$("$repl/app")" = v=2 ]
+  check "one more embed replaces the note" \
+    grep -q '1 cached, 0 removed, 0 unchanged, 0 skipped, 0 refused' \
+    <("$ldcache" embed --store-dir "$repl" "$repl/app" 2>&1)
+  check "show names the new place" \
+    grep -q "=$repl/x1/libv.so" <("$ldcache" show --json "$repl/app")
+  local debug
+  debug=$(LD_DEBUG=libs "$repl/app" 2>&1)
+  check "the patched loader follows the new note (v=1), trying libv.so in x1 only" \
+    eval '[ "$("$repl/app")" = v=1 ] &&
+      [ "$(grep -c "trying file=.*/libv.so" <<< "$debug")" -eq 1 ] &&
+      grep -q "trying file=$repl/x1/libv.so" <<< "$debug"'
+  use_glibc stock
+  check "the stock loader agrees (v=1)" [ "$("$repl/app")" = v=1 ]
+}
+
 # The app linked with DT_RPATH instead, with a kind 2 note.
 test_rpath () {
   local out i need=(--need libc.so.6)
@@ -495,6 +528,7 @@ test_version () {
   test_origin
   test_deleted
   test_stale
+  test_replaced
   test_rpath
   test_dlopen
   test_secure
