@@ -60,7 +60,10 @@ def verify(pair):
 with ThreadPoolExecutor(os.cpu_count()) as pool:
     failures = sum(1 for ok in pool.map(verify, rewritten) if not ok)
 shutil.rmtree(before)
+# A rewrite that fails the injector's own check is an injector defect, not a refusal.
+self_checks = sum(1 for r in refused if "the injector's own check" in r["reason"])
 share = 100.0 * len(refused) / max(1, len(rewritten))
 by_reason = "; ".join(f"{n} {reason}" for reason, n in reasons.most_common()) or "none"
 print(f"| {version} | {len(rewritten)} | {summary['cached']} | {by_reason} | {share:.1f} % | {failures} |")
-sys.exit(0 if embed.returncode == 0 and share <= 1.0 and failures == 0 else 1)
+ok = embed.returncode == 0 and share <= 1.0 and failures == 0 and self_checks == 0
+sys.exit(0 if ok else 1)

@@ -135,6 +135,9 @@ EOF
 check "refusals at most 1 % of the dynamic ELF files" "$e_refused of $n_dynamic" \
   test $((e_refused * 100)) -le "$n_dynamic"
 check "no read or write errors" "$e_errors" test "$e_errors" = 0
+# A rewrite that fails the injector's own check is an injector defect, not a refusal.
+self_checks=$(grep -c "the rewritten file failed the injector's own check" "$work/embed.json" || true)
+check "no refusal by the injector's self-check" "$self_checks" test "$self_checks" = 0
 
 # --- what changed ---------------------------------------------------------------------------------
 sums () { (cd "$1" && find . -type f -print0 | sort -z | nice xargs -0 -P2 -n 256 sha1sum) | sort -k2; }
