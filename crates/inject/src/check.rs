@@ -17,7 +17,8 @@
 use std::ops::Range;
 
 use crate::image::{
-    Image, Segment, PT_GNU_PROPERTY, PT_INTERP, PT_LOAD, PT_NOTE, PT_NULL, PT_PHDR, SHT_SYMTAB,
+    Image, Segment, PT_GNU_PROPERTY, PT_INTERP, PT_LOAD, PT_NOTE, PT_NULL, PT_PHDR, SHF_ALLOC,
+    SHT_NOTE, SHT_SYMTAB,
 };
 use crate::SECTION_NAME;
 
@@ -179,6 +180,16 @@ fn check_sections(
     for i in 0..b.sections.len() {
         if ours(b, new, i) {
             let s = b.sections[i];
+            // A note the loader reads: allocated, of type note, inside a PT_NOTE.
+            let covered = b
+                .segments
+                .iter()
+                .any(|p| p.p_type == PT_NOTE && p.contains_file_range(s.offset, s.size));
+            if s.sh_type != SHT_NOTE || s.flags & SHF_ALLOC == 0 || !covered {
+                return Err(format!(
+                    "section {i} (the notes) is not an allocated note inside a PT_NOTE"
+                ));
+            }
             free.push(s.offset..s.offset + s.size);
         }
     }
@@ -231,7 +242,17 @@ fn check_sections(
             continue;
         }
         let movable = s.sh_type == crate::image::SHT_NOTE || a.section_name(old, i) == b".interp";
-        if !movable || t.offset - s.offset != t.offset.wrapping_sub(s.offset) {
+        // Its new address is where a load segment maps its new place (unallocated: none).
+        let mapped = if s.flags & SHF_ALLOC == 0 {
+            t.addr == s.addr
+        } else {
+            b.segments.iter().any(|l| {
+                l.p_type == PT_LOAD
+                    && l.contains_file_range(t.offset, t.file_size())
+                    && t.addr == l.vaddr.wrapping_add(t.offset - l.offset)
+            })
+        };
+        if !movable || !mapped {
             return Err(format!(
                 "section {} moved",
                 String::from_utf8_lossy(a.section_name(old, i))
@@ -336,8 +357,13 @@ fn check_segments(
             PT_LOAD => {
                 let same = (s.offset, s.vaddr, s.paddr, s.flags, s.align)
                     == (t.offset, t.vaddr, t.paddr, t.flags, t.align);
-                let grown_in_padding = t.filesz == t.memsz && s.filesz == s.memsz;
-                if !same || (t.filesz != s.filesz && !grown_in_padding) {
+                // File and memory size change together, and only without `.bss`.
+                let sizes = if t.filesz == s.filesz {
+                    t.memsz == s.memsz
+                } else {
+                    t.filesz == t.memsz && s.filesz == s.memsz
+                };
+                if !same || !sizes {
                     return Err(format!(
                         "load segment {i} changed beyond growing into its padding"
                     ));
@@ -346,6 +372,12 @@ fn check_segments(
                     let added = s.file_end()..t.file_end();
                     check_growth(b, i, old, new, added.clone())?;
                     free.push(added);
+                }
+                // It shrinks only by notes of this project that ended it (their removal).
+                if t.filesz < s.filesz && !within(&ours_old, t.file_end()..s.file_end()) {
+                    return Err(format!(
+                        "load segment {i} shrank by something other than the notes"
+                    ));
                 }
             }
             PT_PHDR => {
@@ -550,6 +582,13 @@ fn check_covered_range(
     }
     if t.paddr.wrapping_sub(t.vaddr) != s.paddr.wrapping_sub(s.vaddr) {
         return Err("its physical address does not follow".into());
+    }
+    // glibc reads PT_GNU_PROPERTY (and the kernel PT_INTERP's neighbours) by address.
+    if t.offset == s.offset && t.vaddr != s.vaddr {
+        return Err("its address changed although it did not move".into());
+    }
+    if t.memsz.wrapping_sub(t.filesz) != s.memsz.wrapping_sub(s.filesz) {
+        return Err("its memory size does not follow its file size".into());
     }
     if t.filesz > 0 && t.offset != s.offset && !b.maps(t) {
         return Err("its new place is not mapped at its address".into());

@@ -195,3 +195,83 @@ fn a_stale_property_segment_may_become_null() {
         .collect();
     assert!(!types.contains(&PT_GNU_PROPERTY), "{types:x?}");
 }
+
+/// The table offset of the first program header of type `p_type` with `filter` true.
+fn entry_where(data: &[u8], p_type: u32, filter: impl Fn(usize) -> bool) -> usize {
+    let (phoff, phnum) = program_headers(data);
+    (0..phnum)
+        .map(|i| phoff + 56 * i)
+        .find(|&at| {
+            u32::from_le_bytes(data[at..at + 4].try_into().unwrap()) == p_type && filter(at)
+        })
+        .unwrap_or_else(|| panic!("{PROGRAM} has a program header of type {p_type:#x}"))
+}
+
+const PT_LOAD: u32 = 1;
+const PT_INTERP: u32 = 3;
+
+#[test]
+fn a_load_segment_whose_memory_size_changed() {
+    let (old, new) = rewritten();
+    // The writable segment (with .bss): its memory size cut to its file size, or made huge.
+    let at = entry_where(&new, PT_LOAD, |at| {
+        get_u64(&new, at + 40) > get_u64(&new, at + 32)
+    });
+    for memsz in [get_u64(&new, at + 32), 64 << 30] {
+        let mut damaged = new.clone();
+        put_u64(&mut damaged, at + 40, memsz);
+        rejected(&old, &damaged, "changed beyond growing into its padding");
+    }
+}
+
+#[test]
+fn a_load_segment_shrunk() {
+    let (old, mut new) = rewritten();
+    // The code segment, cut to 0x100 bytes in the file and in memory.
+    let at = entry_where(&new, PT_LOAD, |at| new[at + 4] & 1 != 0);
+    put_u64(&mut new, at + 32, 0x100);
+    put_u64(&mut new, at + 40, 0x100);
+    rejected(&old, &new, "shrank by something other than the notes");
+}
+
+#[test]
+fn an_interpreter_or_property_address_changed_in_place() {
+    let (old, new) = rewritten();
+    for p_type in [PT_INTERP, PT_GNU_PROPERTY] {
+        let mut damaged = new.clone();
+        let at = entry_where(&damaged, p_type, |_| true);
+        let vaddr = get_u64(&damaged, at + 16);
+        put_u64(&mut damaged, at + 16, vaddr + 0x40);
+        put_u64(&mut damaged, at + 24, vaddr + 0x40); // paddr follows, so only the address is wrong
+        rejected(
+            &old,
+            &damaged,
+            "its address changed although it did not move",
+        );
+    }
+}
+
+#[test]
+fn the_notes_section_made_nobits() {
+    let (old, mut new) = rewritten();
+    let (shoff, shnum) = section_headers(&new);
+    let last = shoff + 64 * (shnum - 1); // the notes' header is the last one
+    new[last + 4..last + 8].copy_from_slice(&8u32.to_le_bytes()); // SHT_NOBITS
+    put_u64(&mut new, last + 8, 0); // flags
+    rejected(&old, &new, "is not an allocated note inside a PT_NOTE");
+}
+
+#[test]
+fn a_note_section_moved_down_without_its_address() {
+    let (old, mut new) = rewritten();
+    // .note.ABI-tag's header says it moved 16 bytes down, its address unchanged: rejected, and
+    // no arithmetic overflow on the way.
+    let (shoff, shnum) = section_headers(&new);
+    let (offset, _) = section_range(&new, ".note.ABI-tag");
+    let at = (0..shnum)
+        .map(|i| shoff + 64 * i)
+        .find(|&at| get_u64(&new, at + 24) == offset as u64)
+        .expect("its header");
+    put_u64(&mut new, at + 24, offset as u64 - 16);
+    rejected(&old, &new, "section .note.ABI-tag moved");
+}
