@@ -242,20 +242,24 @@ fn check_sections(
             continue;
         }
         let movable = s.sh_type == crate::image::SHT_NOTE || a.section_name(old, i) == b".interp";
-        // Its new address is where a load segment maps its new place (unallocated: none).
-        let mapped = if s.flags & SHF_ALLOC == 0 {
-            t.addr == s.addr
-        } else {
-            b.segments.iter().any(|l| {
-                l.p_type == PT_LOAD
-                    && l.contains_file_range(t.offset, t.file_size())
-                    && t.addr == l.vaddr.wrapping_add(t.offset - l.offset)
-            })
-        };
-        if !movable || !mapped {
+        if !movable {
             return Err(format!(
                 "section {} moved",
                 String::from_utf8_lossy(a.section_name(old, i))
+            ));
+        }
+        // Onto bytes no other section has in the new file.
+        let place = t.offset..t.offset + t.file_size();
+        if let Some(j) = (0..b.sections.len()).find(|&j| {
+            let other = &b.sections[j];
+            j != i
+                && other.file_size() > 0
+                && overlap(&place, &(other.offset..other.offset + other.file_size()))
+        }) {
+            return Err(format!(
+                "section {} moved onto section {}",
+                String::from_utf8_lossy(a.section_name(old, i)),
+                String::from_utf8_lossy(b.section_name(new, j))
             ));
         }
         let size = s.file_size() as usize;
@@ -549,6 +553,10 @@ fn foreign_len(segment: &Segment, ours: &[Range<u64>]) -> u64 {
     end - segment.offset
 }
 
+fn overlap(a: &Range<u64>, b: &Range<u64>) -> bool {
+    a.start < b.end && b.start < a.end
+}
+
 /// Whether `range` is covered by `ranges` (adjacent ones together).
 fn within(ranges: &[Range<u64>], range: Range<u64>) -> bool {
     let mut at = range.start;
@@ -592,6 +600,26 @@ fn check_covered_range(
     }
     if t.filesz > 0 && t.offset != s.offset && !b.maps(t) {
         return Err("its new place is not mapped at its address".into());
+    }
+    // Moved, it covers sections of its own kind only: notes, or `.interp`.
+    if t.offset != s.offset {
+        let place = t.offset..t.file_end();
+        let foreign = (0..b.sections.len()).find(|&j| {
+            let other = &b.sections[j];
+            let own_kind = match t.p_type {
+                PT_INTERP => b.section_name(new, j) == b".interp",
+                _ => other.sh_type == SHT_NOTE,
+            };
+            other.file_size() > 0
+                && !own_kind
+                && overlap(&place, &(other.offset..other.offset + other.file_size()))
+        });
+        if let Some(j) = foreign {
+            return Err(format!(
+                "it moved onto section {}",
+                String::from_utf8_lossy(b.section_name(new, j))
+            ));
+        }
     }
     Ok(())
 }

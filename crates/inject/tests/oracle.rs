@@ -209,6 +209,7 @@ fn entry_where(data: &[u8], p_type: u32, filter: impl Fn(usize) -> bool) -> usiz
 
 const PT_LOAD: u32 = 1;
 const PT_INTERP: u32 = 3;
+const PT_NOTE: u32 = 4;
 
 #[test]
 fn a_load_segment_whose_memory_size_changed() {
@@ -273,5 +274,48 @@ fn a_note_section_moved_down_without_its_address() {
         .find(|&at| get_u64(&new, at + 24) == offset as u64)
         .expect("its header");
     put_u64(&mut new, at + 24, offset as u64 - 16);
-    rejected(&old, &new, "section .note.ABI-tag moved");
+    rejected(&old, &new, "moved");
+}
+
+/// The header of section NAME: its table offset.
+fn section_header(data: &[u8], name: &str) -> usize {
+    let (shoff, shnum) = section_headers(data);
+    let (offset, _) = section_range(data, name);
+    (0..shnum)
+        .map(|i| shoff + 64 * i)
+        .find(|&at| get_u64(data, at + 24) == offset as u64)
+        .unwrap_or_else(|| panic!("the header of {name}"))
+}
+
+#[test]
+fn a_note_section_moved_onto_code_with_its_bytes() {
+    let (old, mut new) = rewritten();
+    // .note.ABI-tag's bytes copied over the start of .text and its header pointed there (address
+    // included): its contents "moved" intact, the code is damaged.
+    let (from, size) = section_range(&new, ".note.ABI-tag");
+    let (text, _) = section_range(&new, ".text");
+    let text_addr = get_u64(&new, section_header(&new, ".text") + 16);
+    new.copy_within(from..from + size, text);
+    let at = section_header(&new, ".note.ABI-tag");
+    put_u64(&mut new, at + 16, text_addr);
+    put_u64(&mut new, at + 24, text as u64);
+    rejected(&old, &new, "moved onto section .text");
+}
+
+#[test]
+fn a_note_segment_moved_onto_read_only_data_with_its_bytes() {
+    let (old, mut new) = rewritten();
+    // The first PT_NOTE's bytes copied over .rodata and the segment pointed there.
+    let at = entry_where(&new, PT_NOTE, |_| true);
+    let (offset, size) = (
+        get_u64(&new, at + 8) as usize,
+        get_u64(&new, at + 32) as usize,
+    );
+    let (rodata, _) = section_range(&new, ".rodata");
+    let rodata_addr = get_u64(&new, section_header(&new, ".rodata") + 16);
+    new.copy_within(offset..offset + size, rodata);
+    put_u64(&mut new, at + 8, rodata as u64);
+    put_u64(&mut new, at + 16, rodata_addr);
+    put_u64(&mut new, at + 24, rodata_addr);
+    rejected(&old, &new, "moved onto section .rodata");
 }
