@@ -4,7 +4,6 @@
 //! failing lookups of loading it (its whole dependency closure) three ways: with a stock loader, with
 //! the patched loader and the notes the files carry, and with the notes `ldcache embed` would write.
 
-use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
@@ -125,24 +124,21 @@ pub fn run(args: &Args) -> Result<(), String> {
     Ok(())
 }
 
-/// Every regular file under `paths` (symlinks not followed) that is a dynamically linked ELF file,
-/// each path once, in path order.
+/// Every regular file under `paths` (as `embed` finds them: each inode once, in path order) that
+/// is a dynamically linked ELF file.
 fn dynamic_elf_files(paths: &[PathBuf]) -> Result<Vec<(PathBuf, ElfInfo)>, String> {
-    let mut found = BTreeMap::new();
-    for root in paths {
-        for entry in walkdir::WalkDir::new(root) {
-            let entry = entry.map_err(|e| e.to_string())?;
-            if entry.file_type().is_file() && has_elf_magic(entry.path()) {
-                // Files the reader rejects are not programs the loader could start either.
-                if let Ok(info) = read_elf(entry.path()) {
-                    if info.linkage == Linkage::Dynamic {
-                        found.insert(entry.path().to_path_buf(), info);
-                    }
+    let mut found = Vec::new();
+    for file in crate::walk::regular_files(paths)? {
+        if has_elf_magic(&file.path) {
+            // Files the reader rejects are not programs the loader could start either.
+            if let Ok(info) = read_elf(&file.path) {
+                if info.linkage == Linkage::Dynamic {
+                    found.push((file.path, info));
                 }
             }
         }
     }
-    Ok(found.into_iter().collect())
+    Ok(found)
 }
 
 fn has_elf_magic(path: &Path) -> bool {

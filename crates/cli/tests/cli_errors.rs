@@ -68,6 +68,7 @@ fn a_fifo_is_refused_at_once_by_every_command() {
         vec!["verify", path, path],
         vec!["embed", path],
         vec!["strip", path],
+        vec!["audit", path],
     ] {
         let (code, stderr) = run(&args);
         assert_eq!(code, Some(1), "{args:?}: {stderr}");
