@@ -285,11 +285,12 @@ root_metadata() {
 check "as root: capability, ACL, user attribute, set-user-ID and set-group-ID kept on new versions" root_metadata
 
 # As a user who is not root, on a store that user owns (but app-sgid's group, daemon, is not
-# theirs): set-user-ID kept; a capability cannot be set and a foreign group cannot be given, so
-# those two files are refused and left as they were.
+# theirs): set-user-ID and set-group-ID (their own group, on app) kept; a capability cannot be set
+# and a foreign group cannot be given, so those two files are refused and left as they were.
 user_metadata() {
     # chown clears set-id bits and capabilities: they are set again after it.
     fresh "$work/build" && chown -R nobody:nogroup "$store" && chmod 4755 "$store/c-app/bin/app-suid" &&
+        chmod 2755 "$store/c-app/bin/app" &&
         chown root "$store/c-app/bin/app-sgid" &&
         chgrp daemon "$store/c-app/bin/app-sgid" && chmod 2755 "$store/c-app/bin/app-sgid" &&
         setcap cap_net_raw+ep "$store/c-app/bin/app-cap" && rm -rf "$work/user-pristine" &&
@@ -305,10 +306,11 @@ assert set(refused) == {"app-cap", "app-sgid"}, refused
 assert "security.capability" in refused["app-cap"], refused
 assert summary["cached"] == 5, summary
 PY
-    [ "$(stat -c %a "$store/c-app/bin/app-suid")" = 4755 ] &&
-        shows '"current": true' --json "$store/c-app/bin/app-suid"
+    [ "$(stat -c %a "$store/c-app/bin/app-suid" "$store/c-app/bin/app" | paste -sd' ')" = "4755 2755" ] &&
+        shows '"current": true' --json "$store/c-app/bin/app-suid" &&
+        shows '"current": true' --json "$store/c-app/bin/app"
 }
-check "as a user: set-user-ID kept; a capability or a foreign group: refused, left as it was" user_metadata
+check "as a user: set-user-ID and set-group-ID kept; a capability or a foreign group: refused, left as it was" user_metadata
 
 # Stale notes, replaced by one run: ours after the answer changed, patchelf 0.19.3's (no
 # fingerprint, its own section and load segment), and a malformed one. `show` then reads the new
