@@ -55,6 +55,7 @@ pub fn check_within(old: &[u8], new: &[u8], changed: &[Range<u64>]) -> Result<()
     check_sections(&a, old, &b, new, &mut free)?;
     check_segments(&a, &b, old, new, &mut free)?;
     check_table_places(&a, old, &b)?;
+    check_vacated(&a, old, &b, new)?;
 
     // Every other byte is the same.
     let len = old.len().min(new.len()) as u64;
@@ -411,6 +412,8 @@ fn check_segments(
                 check_covered_range(b, old, new, s, t, &ours_old, &ours_new)
                     .map_err(|e| format!("program header {i}: {e}"))?;
                 if t.offset != s.offset {
+                    check_sections_follow(a, b, s, t, &ours_old)
+                        .map_err(|e| format!("program header {i}: {e}"))?;
                     free.push(s.offset..s.file_end());
                     free.push(t.offset..t.file_end());
                 }
@@ -619,6 +622,78 @@ fn check_covered_range(
                 "it moved onto section {}",
                 String::from_utf8_lossy(b.section_name(new, j))
             ));
+        }
+    }
+    Ok(())
+}
+
+/// A moved segment takes the sections it covered along, to the same place within it: their
+/// headers must say so (this project's notes apart, which may be replaced).
+fn check_sections_follow(
+    a: &Image,
+    b: &Image,
+    s: &Segment,
+    t: &Segment,
+    ours_old: &[Range<u64>],
+) -> Result<(), String> {
+    for (j, section) in a.sections.iter().enumerate() {
+        let range = section.offset..section.offset + section.file_size();
+        if section.file_size() == 0
+            || !s.contains_file_range(section.offset, section.file_size())
+            || within(ours_old, range)
+        {
+            continue;
+        }
+        let follows = b
+            .sections
+            .get(j)
+            .is_some_and(|moved| moved.offset.wrapping_sub(t.offset) == section.offset - s.offset);
+        if !follows {
+            return Err(format!("it moved without section {j}, which it covered"));
+        }
+    }
+    Ok(())
+}
+
+/// What moved away, and this project's notes that were removed or replaced, left zero bytes
+/// wherever the new file puts nothing (no header table, section or segment contents).
+fn check_vacated(a: &Image, old: &[u8], b: &Image, new: &[u8]) -> Result<(), String> {
+    let mut vacated = note_sections(a, old);
+    for (s, t) in a.sections.iter().zip(&b.sections) {
+        if s.file_size() > 0 && t.offset != s.offset {
+            vacated.push(s.offset..s.offset + s.file_size());
+        }
+    }
+    for (s, t) in a.segments.iter().zip(&b.segments) {
+        let covering = matches!(s.p_type, PT_NOTE | PT_INTERP | PT_GNU_PROPERTY);
+        if covering && s.filesz > 0 && (t.p_type != s.p_type || t.offset != s.offset) {
+            vacated.push(s.offset..s.file_end());
+        }
+    }
+    let mut used = vec![
+        0..b.ehsize(),
+        b.phoff..b.phoff + b.phdr_table_size(),
+        b.shoff..b.shoff + b.shentsize * b.sections.len() as u64,
+    ];
+    used.extend(
+        b.sections
+            .iter()
+            .filter(|s| s.file_size() > 0)
+            .map(|s| s.offset..s.offset + s.file_size()),
+    );
+    used.extend(
+        b.segments
+            .iter()
+            .filter(|s| !matches!(s.p_type, PT_LOAD | PT_NULL) && s.filesz > 0)
+            .map(|s| s.offset..s.file_end()),
+    );
+    for range in vacated {
+        for at in range.start..range.end.min(new.len() as u64) {
+            if new[at as usize] != 0 && !used.iter().any(|u| u.contains(&at)) {
+                return Err(format!(
+                    "byte {at:#x}, in the old place of a moved or removed piece, was not zeroed"
+                ));
+            }
         }
     }
     Ok(())

@@ -319,3 +319,17 @@ fn a_note_segment_moved_onto_read_only_data_with_its_bytes() {
     put_u64(&mut new, at + 24, rodata_addr);
     rejected(&old, &new, "moved onto section .rodata");
 }
+
+#[test]
+fn a_removed_note_left_in_place() {
+    let (_, noted) = rewritten();
+    let stripped = ldcache_inject::rewrite(&noted, None)
+        .expect("removed")
+        .expect("changed");
+    check(&noted, &stripped).expect("the removal itself passes");
+    // The note's bytes back where it was, though nothing points at them any more.
+    let (offset, size) = section_range(&noted, ".note.nixos.ldcache");
+    let mut damaged = stripped.clone();
+    damaged[offset..offset + size].copy_from_slice(&noted[offset..offset + size]);
+    rejected(&noted, &damaged, "was not zeroed");
+}
