@@ -1,18 +1,41 @@
 //! The oracle: does a rewritten file differ from the original only where the injector may change it?
 //!
 //! It works from the two files, not from what the injector says it did (but for [`check_within`],
-//! which the injector's self-check uses: told the ranges it wrote, it compares only those):
-//! - every section keeps its name, type, flags, size and contents; only `.interp` and allocated note
-//!   sections may move, and then together with their address (as one piece) and every program header
-//!   of type `PT_INTERP`, `PT_NOTE` or `PT_GNU_PROPERTY` that covered them;
-//! - every load segment keeps its offset, address, flags and alignment, and may only grow (readable,
-//!   without `.bss`) into zero padding or past the old end of the file, and into addresses no other
-//!   segment maps (or shrink back on removal); every other program header is unchanged, but for
-//!   a `PT_GNU_PROPERTY` that holds no property note as glibc reads it (what patchelf before 0.16
-//!   left on a grown program header table), which may become `PT_NULL`;
-//! - every byte not in the ELF header, the program or section header tables, `.shstrtab`, a moved
-//!   piece (old or new place), a note section of this project, a `.symtab` value of a moved symbol,
-//!   or past the old end of the file, is identical.
+//! which the injector's self-check uses: told the ranges it wrote, it compares only those). What it
+//! guarantees, each rule where the code checks it:
+//! 1. The ELF header keeps class, byte order, type and entry size; only table offsets and counts
+//!    change (`check_header_fields`). A program header table moves only in a shared library, past
+//!    the old end of the file, into a load segment that maps it (`check_moved_table`).
+//! 2. Sections: the same ones, by index, this project's `.note.nixos.ldcache` apart, which must be
+//!    an allocated note inside a `PT_NOTE`. Each keeps name, type, flags, size, link, info,
+//!    alignment and entry size; only `.interp` and note sections move, with their bytes unchanged,
+//!    to an address where a load segment maps the new place, onto no other section's bytes
+//!    (`check_sections`). `.shstrtab` may only grow by appended names.
+//! 3. `.symtab`: only the values of symbols of moved sections change, by the move
+//!    (`check_symbols`).
+//! 4. Load segments keep offset, address, flags and alignment; file and memory size change
+//!    together and only without `.bss`: growing over zero padding (or past the old end of the
+//!    file), readable, into addresses no other segment maps (`check_growth`); shrinking only by
+//!    this project's notes that ended them. A load segment of the notes' own may be removed.
+//! 5. `PT_PHDR` describes the table, wherever it is. `PT_INTERP`, `PT_NOTE` and `PT_GNU_PROPERTY`
+//!    keep type, flags, alignment and contents (a `PT_NOTE` may gain, lose or replace this
+//!    project's notes at its end), keep their address unless they move, and when they move, their
+//!    address is where a load segment maps the new place, they cover only sections of their own
+//!    kind and take the sections they covered along (`check_covered_range`,
+//!    `check_sections_follow`). A `PT_GNU_PROPERTY` that holds no property note as glibc reads it
+//!    may become `PT_NULL`. Every other program header is unchanged. Added ones (at the end of the
+//!    table or in place of `PT_NULL`) are `PT_NOTE`, or one read-only `PT_LOAD` past the old end of
+//!    the file and above every old segment's addresses; every written `PT_NOTE` is mapped by a
+//!    load segment at its address.
+//! 6. A moved section header table or `.shstrtab` took only zero bytes nothing used
+//!    (`check_table_places`); the old places of moved pieces and of removed or replaced notes are
+//!    zero wherever the new file puts nothing (`check_vacated`).
+//! 7. Every other byte is identical: all but the ELF header, the header tables, `.shstrtab`, moved
+//!    pieces (old and new places), this project's notes, grown padding, moved symbols' values and
+//!    what lies past the old end of the file.
+//!
+//! Not guaranteed here: that the notes' contents are right (the note crate's codec and `compute`
+//! do that), and, for files without section headers, where sections lay (only segments are known).
 
 use std::ops::Range;
 
