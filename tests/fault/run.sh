@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# The safety net can catch: the injector built with a deliberate defect (`--cfg ldcache_fault`:
+# the old places of moved pieces are not zeroed, see `finish` in crates/inject/src/rewrite.rs)
+# must make the system-files test and the corpus suite fail, the first on the injector's own
+# check. Built in a target directory of its own under $LDCACHE_CACHE_DIR, so the normal build is
+# untouched. Prints one line per check and ends with "N passed, M failed".
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+# shellcheck source=tests/lib.sh
+source tests/lib.sh
+
+cache=${LDCACHE_CACHE_DIR:-/var/cache/ldcache}
+export LDCACHE_CACHE_DIR=$cache
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+passed=0
+failed=0
+faulty=(env RUSTFLAGS="--cfg ldcache_fault" CARGO_TARGET_DIR="$cache/fault-target")
+
+# fails_with PATTERN LOG COMMAND...: COMMAND fails and LOG (its output) matches PATTERN.
+fails_with() {
+    local pattern=$1 log=$2
+    shift 2
+    if "$@" >"$log" 2>&1; then
+        echo "  it passed"
+        return 1
+    fi
+    grep -q -- "$pattern" "$log" || { tail -n 20 "$log"; return 1; }
+}
+
+check "with the defect, system_files fails on the injector's own check" \
+    fails_with "an injector defect, not a refusal" "$work/system.log" \
+    "${faulty[@]}" cargo test --release --locked -p ldcache-inject --test system_files
+check "with the defect, the corpus suite fails (refusals by the self-check)" \
+    fails_with "FAIL.*no refusal by the injector's self-check" "$work/corpus.log" \
+    "${faulty[@]}" tests/corpus/run.sh
+
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
