@@ -381,10 +381,11 @@ fn check_segments(
             return Err("a program header was removed".into());
         };
         match s.p_type {
-            PT_LOAD if t.p_type == PT_NULL => {} // A note's own load segment, removed.
+            // A load segment of the notes' own (holding nothing else), removed.
+            PT_LOAD if t.p_type == PT_NULL && within(&ours_old, s.offset..s.file_end()) => {}
             PT_LOAD => {
-                let same = (s.offset, s.vaddr, s.paddr, s.flags, s.align)
-                    == (t.offset, t.vaddr, t.paddr, t.flags, t.align);
+                let same = (s.p_type, s.offset, s.vaddr, s.paddr, s.flags, s.align)
+                    == (t.p_type, t.offset, t.vaddr, t.paddr, t.flags, t.align);
                 // File and memory size change together, and only without `.bss`.
                 let sizes = if t.filesz == s.filesz {
                     t.memsz == s.memsz
@@ -409,8 +410,16 @@ fn check_segments(
                 }
             }
             PT_PHDR => {
-                // It describes the table, wherever that now is, mapped at its address.
-                if t.offset != b.phoff || t.filesz != b.phdr_table_size() || !b.maps(t) {
+                // It describes the table, wherever that now is, mapped at its address; nothing
+                // else about it changes.
+                let kept = (t.p_type, t.flags, t.align, t.paddr.wrapping_sub(t.vaddr))
+                    == (s.p_type, s.flags, s.align, s.paddr.wrapping_sub(s.vaddr));
+                if !kept
+                    || t.offset != b.phoff
+                    || t.filesz != b.phdr_table_size()
+                    || t.memsz != t.filesz
+                    || !b.maps(t)
+                {
                     return Err("PT_PHDR does not describe the program header table".into());
                 }
             }

@@ -333,3 +333,34 @@ fn a_removed_note_left_in_place() {
     damaged[offset..offset + size].copy_from_slice(&noted[offset..offset + size]);
     rejected(&noted, &damaged, "was not zeroed");
 }
+
+// Found by tests/oracle_mutants.rs: single bit flips the oracle accepted and the program did not
+// survive.
+
+#[test]
+fn a_load_segment_of_another_type() {
+    let (old, mut new) = rewritten();
+    let at = entry_where(&new, PT_LOAD, |at| new[at + 4] & 1 != 0);
+    new[at] = 5; // PT_SHLIB
+    rejected(&old, &new, "changed beyond growing into its padding");
+}
+
+#[test]
+fn a_load_segment_of_code_made_null() {
+    let (old, mut new) = rewritten();
+    let at = entry_where(&new, PT_LOAD, |at| new[at + 4] & 1 != 0);
+    new[at] = 0; // PT_NULL: as if it were the notes' own load segment, removed
+    rejected(&old, &new, "changed beyond growing into its padding");
+}
+
+#[test]
+fn the_program_header_table_entry_with_other_flags() {
+    let (old, mut new) = rewritten();
+    let at = entry_where(&new, 6, |_| true); // PT_PHDR
+    new[at + 7] ^= 0x10; // p_flags
+    rejected(
+        &old,
+        &new,
+        "PT_PHDR does not describe the program header table",
+    );
+}
