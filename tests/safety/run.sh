@@ -174,10 +174,16 @@ make_wide() {
         for ((i = 0; i < 300; i++)); do cp -a "$pristine/c-app/bin/app-attr" "$wide/c-app/bin/w$i"; done
 }
 random_kills() {
-    local round delay status bad=0 killed=0
+    local round ms delay status bad=0 killed=0 start full
+    # A whole run's time, in milliseconds: the kills fall inside it.
+    rm -rf "$store" && cp -a "$wide" "$store"
+    start=$(date +%s%N)
+    "$ldcache" embed --jobs 2 --store-dir "$store" "$store" 2>/dev/null
+    full=$(( ($(date +%s%N) - start) / 1000000 ))
     for ((round = 0; round < 20; round++)); do
         rm -rf "$store" && cp -a "$wide" "$store"
-        delay=$(printf '0.%03d' $((RANDOM % 120)))
+        ms=$((1 + RANDOM % (full > 2 ? full - 1 : 1)))
+        delay=$(printf '%d.%03d' $((ms / 1000)) $((ms % 1000)))
         status=0
         timeout --foreground -s KILL "$delay" "$ldcache" embed --jobs 2 --store-dir "$store" "$store" \
             >/dev/null 2>&1 || status=$?
@@ -185,11 +191,11 @@ random_kills() {
         python3 tests/safety/judge.py "$ldcache" "$wide" "$store" >"$work/judge" ||
             { echo "  round $round (killed after $delay s):"; cat "$work/judge"; bad=$((bad + 1)); }
     done
-    echo "  20 rounds, $killed killed mid-run, $bad bad"
+    echo "  20 rounds within a run's $full ms, $killed killed mid-run, $bad bad"
     "$ldcache" embed --store-dir "$store" "$store" 2>/dev/null &&
         python3 tests/safety/judge.py "$ldcache" "$wide" "$store" >"$work/judge" &&
         grep -q '^[0-9]* original, 308 new' "$work/judge" || { cat "$work/judge"; return 1; }
-    [ "$bad" -eq 0 ] && [ "$killed" -ge 5 ]
+    [ "$bad" -eq 0 ] && [ "$killed" -ge 10 ]
 }
 make_wide
 check "killed at random moments over 300 files: nothing damaged; a later run finishes" random_kills
@@ -261,8 +267,9 @@ two_runs() {
         rm -rf "$store" && cp -a "$wide" "$store"
         "$ldcache" embed --jobs 2 --store-dir "$store" "$store" 2>"$work/a.err" &
         local a=$!
-        "$ldcache" embed --jobs 2 --store-dir "$store" "$store" 2>"$work/b.err" || bad=$((bad + 1))
-        wait "$a" || bad=$((bad + 1))
+        "$ldcache" embed --jobs 2 --store-dir "$store" "$store" 2>"$work/b.err" ||
+            { bad=$((bad + 1)); grep -v '^ldcache: [0-9]* files:' "$work/b.err" | head -3; }
+        wait "$a" || { bad=$((bad + 1)); grep -v '^ldcache: [0-9]* files:' "$work/a.err" | head -3; }
         python3 tests/safety/judge.py "$ldcache" "$wide" "$store" >"$work/judge" || bad=$((bad + 1))
         grep -q ' 0 problems' "$work/judge" && ! grep -q extra "$work/judge" || true
     done

@@ -124,7 +124,7 @@ fn process(
     let outcomes: Vec<(PathBuf, io::Result<Outcome>)> = pool.install(|| {
         files
             .par_iter()
-            .map(|found| (found.path.clone(), each(found)))
+            .map(|found| (found.path.clone(), gone_is_skipped(each(found))))
             .collect()
     });
     let mut summary = Summary {
@@ -149,6 +149,14 @@ fn process(
     }
     summary.seconds = (start.elapsed().as_secs_f64() * 1000.0).round() / 1000.0;
     Ok(summary)
+}
+
+/// A file removed since the tree was walked (another process at work on it) is skipped.
+fn gone_is_skipped(outcome: io::Result<Outcome>) -> io::Result<Outcome> {
+    match outcome {
+        Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(Outcome::Skipped("gone")),
+        outcome => outcome,
+    }
 }
 
 fn report(summary: &Summary, json: bool, done: &str) {
