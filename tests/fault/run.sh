@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The safety net can catch: the injector built with a deliberate defect (`--cfg ldcache_fault`:
 # the old places of moved pieces are not zeroed, see `finish` in crates/inject/src/rewrite.rs)
-# must make the system-files test and the corpus suite fail, the first on the injector's own
-# check. Built in a target directory of its own under $LDCACHE_CACHE_DIR, so the normal build is
-# untouched. Prints one line per check and ends with "N passed, M failed".
+# must make the system-files test, the corpus suite and the fuzz target fail, on the injector's
+# own check. Built in target directories of their own under $LDCACHE_CACHE_DIR, so the normal
+# build is untouched; installs cargo-fuzz when missing. Prints one line per check and ends with
+# "N passed, M failed".
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 # shellcheck source=tests/lib.sh
@@ -34,6 +35,20 @@ check "with the defect, system_files fails on the injector's own check" \
 check "with the defect, the corpus suite fails (refusals by the self-check)" \
     fails_with "FAIL.*no refusal by the injector's self-check" "$work/corpus.log" \
     "${faulty[@]}" tests/corpus/run.sh
+
+command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked --quiet
+mkdir -p "$work/seeds" "$work/corpus"
+cp /usr/bin/true "$work/seeds/true"
+echo 'int f (void) { return 1; }' | gcc -shared -fPIC -Wl,-rpath,/nix/store/x/lib -x c - \
+    -o "$work/seeds/f.so"
+# The stable toolchain builds the instrumented target; RUSTC_BOOTSTRAP lets cargo-fuzz pass its
+# sanitizer flags to it (as crates/inject/fuzz/run.sh does).
+check "with the defect, the fuzz target fails on the injector's own check" \
+    fails_with "the injector wrote what its own check rejects" "$work/fuzz.log" \
+    env RUSTFLAGS="--cfg ldcache_fault" RUSTC_BOOTSTRAP=1 \
+    bash -c 'cd crates/inject/fuzz && exec cargo fuzz run --target-dir "$1" rewrite "$2" "$3" -- \
+        -runs=100000 -max_len=65536 -timeout=10' fuzz "$cache/fault-fuzz-target" \
+    "$work/corpus" "$work/seeds"
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
