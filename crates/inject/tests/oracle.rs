@@ -153,13 +153,8 @@ const PT_GNU_PROPERTY: u32 = 0x6474_e553;
 
 /// The index and table offset of the program's PT_GNU_PROPERTY entry.
 fn property_entry(data: &[u8]) -> (usize, usize) {
-    let (phoff, phnum) = program_headers(data);
-    (0..phnum)
-        .map(|i| (i, phoff + 56 * i))
-        .find(|&(_, at)| {
-            u32::from_le_bytes(data[at..at + 4].try_into().unwrap()) == PT_GNU_PROPERTY
-        })
-        .unwrap_or_else(|| panic!("{PROGRAM} has a PT_GNU_PROPERTY"))
+    let at = entry_where(data, PT_GNU_PROPERTY, |_| true);
+    ((at - program_headers(data).0) / 56, at)
 }
 
 #[test]
@@ -363,4 +358,18 @@ fn the_program_header_table_entry_with_other_flags() {
         &new,
         "PT_PHDR does not describe the program header table",
     );
+}
+
+#[test]
+fn a_note_segment_moved_without_its_sections_headers() {
+    let (old, mut new) = rewritten();
+    // The rewrite moved the 4-byte-aligned note group (.note.gnu.build-id, .note.ABI-tag) next
+    // to the notes; .note.ABI-tag's header is put back at the old place, as if not updated.
+    let (was, _) = section_range(&old, ".note.ABI-tag");
+    let (now, _) = section_range(&new, ".note.ABI-tag");
+    assert_ne!(was, now, "the rewrite moved the note group");
+    let old_header = section_header(&old, ".note.ABI-tag");
+    let at = section_header(&new, ".note.ABI-tag");
+    new[at..at + 64].copy_from_slice(&old[old_header..old_header + 64]);
+    rejected(&old, &new, "which it covered");
 }
