@@ -3,6 +3,7 @@
 
 mod common;
 
+use common::{get_u64, program_headers, section_headers};
 use ldcache_inject::check::check;
 use object::{Object, ObjectSection};
 
@@ -10,16 +11,7 @@ const PROGRAM: &str = "/usr/bin/true";
 
 /// The program, and its rewrite with a note.
 fn rewritten() -> (Vec<u8>, Vec<u8>) {
-    let old = std::fs::read(PROGRAM).expect("a system program");
-    let info = ldcache_elf::parse(&old).expect("parsed");
-    let new = ldcache_inject::rewrite(
-        &old,
-        Some(&common::notes_for(&info).section(info.header.endian)),
-    )
-    .expect("rewritten")
-    .expect("changed");
-    check(&old, &new).expect("the rewrite itself passes");
-    (old, new)
+    common::rewritten(PROGRAM)
 }
 
 fn section_range(data: &[u8], name: &str) -> (usize, usize) {
@@ -33,26 +25,6 @@ fn section_range(data: &[u8], name: &str) -> (usize, usize) {
 
 fn put_u64(data: &mut [u8], at: usize, value: u64) {
     data[at..at + 8].copy_from_slice(&value.to_le_bytes());
-}
-
-fn get_u64(data: &[u8], at: usize) -> u64 {
-    u64::from_le_bytes(data[at..at + 8].try_into().unwrap())
-}
-
-/// Where the program header table starts and how many entries it has (ELF64 little endian).
-fn program_headers(data: &[u8]) -> (usize, usize) {
-    (
-        get_u64(data, 32) as usize,
-        u16::from_le_bytes([data[56], data[57]]) as usize,
-    )
-}
-
-/// Where the section header table starts and how many entries it has (ELF64 little endian).
-fn section_headers(data: &[u8]) -> (usize, usize) {
-    (
-        get_u64(data, 40) as usize,
-        u16::from_le_bytes([data[60], data[61]]) as usize,
-    )
 }
 
 fn rejected(old: &[u8], new: &[u8], expected: &str) {
@@ -262,12 +234,8 @@ fn a_note_section_moved_down_without_its_address() {
     let (old, mut new) = rewritten();
     // .note.ABI-tag's header says it moved 16 bytes down, its address unchanged: rejected, and
     // no arithmetic overflow on the way.
-    let (shoff, shnum) = section_headers(&new);
     let (offset, _) = section_range(&new, ".note.ABI-tag");
-    let at = (0..shnum)
-        .map(|i| shoff + 64 * i)
-        .find(|&at| get_u64(&new, at + 24) == offset as u64)
-        .expect("its header");
+    let at = section_header(&new, ".note.ABI-tag");
     put_u64(&mut new, at + 24, offset as u64 - 16);
     rejected(&old, &new, "moved");
 }

@@ -7,6 +7,7 @@ mod common;
 use std::os::unix::fs::PermissionsExt;
 use std::process::Command;
 
+use common::{program_headers, section_headers};
 use ldcache_inject::check::check;
 
 const PROGRAM: &str = "/usr/bin/true";
@@ -35,25 +36,15 @@ fn run(path: &std::path::Path) -> (Option<i32>, Vec<u8>) {
 
 #[test]
 fn every_accepted_mutant_runs_as_the_original() {
-    let old = std::fs::read(PROGRAM).expect("a system program");
-    let info = ldcache_elf::parse(&old).expect("parsed");
-    let new = ldcache_inject::rewrite(
-        &old,
-        Some(&common::notes_for(&info).section(info.header.endian)),
-    )
-    .expect("rewritten")
-    .expect("changed");
+    let (old, new) = common::rewritten(PROGRAM);
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("mutant");
     let expected = run(std::path::Path::new(PROGRAM));
     // Where mutations land: anywhere, or within the headers (ELF header and the program and
     // section header tables), where the oracle allows most changes.
-    let header_end = {
-        let phoff = u64::from_le_bytes(new[32..40].try_into().unwrap()) as usize;
-        let phnum = u16::from_le_bytes([new[56], new[57]]) as usize;
-        phoff + 56 * phnum
-    };
-    let shoff = u64::from_le_bytes(new[40..48].try_into().unwrap()) as usize;
+    let (phoff, phnum) = program_headers(&new);
+    let header_end = phoff + 56 * phnum;
+    let (shoff, _) = section_headers(&new);
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
     let (mut accepted, mut wrong) = (0, Vec::new());
     for n in 0..MUTANTS {

@@ -1,4 +1,6 @@
-//! What the injector tests share.
+//! What the injector tests share. Each test crate uses a part of it.
+
+#![allow(dead_code)]
 
 use ldcache_note::{Cache, Computed, Entry, Fingerprint, Place, SearchTag};
 
@@ -24,4 +26,35 @@ pub fn notes_for(info: &ldcache_elf::ElfInfo) -> Computed {
         cache: Cache { entries },
         fingerprint: Fingerprint::of(SearchTag::Runpath, "/nix/store/x/lib"),
     }
+}
+
+/// The program at `path`, and its rewrite with [`notes_for`]'s notes, which the oracle passes.
+pub fn rewritten(path: &str) -> (Vec<u8>, Vec<u8>) {
+    let old = std::fs::read(path).expect("a system program");
+    let info = ldcache_elf::parse(&old).expect("parsed");
+    let new = ldcache_inject::rewrite(&old, Some(&notes_for(&info).section(info.header.endian)))
+        .expect("rewritten")
+        .expect("changed");
+    ldcache_inject::check::check(&old, &new).expect("the rewrite itself passes");
+    (old, new)
+}
+
+pub fn get_u64(data: &[u8], at: usize) -> u64 {
+    u64::from_le_bytes(data[at..at + 8].try_into().unwrap())
+}
+
+/// Where the program header table starts and how many entries it has (ELF64 little endian).
+pub fn program_headers(data: &[u8]) -> (usize, usize) {
+    (
+        get_u64(data, 32) as usize,
+        u16::from_le_bytes([data[56], data[57]]) as usize,
+    )
+}
+
+/// Where the section header table starts and how many entries it has (ELF64 little endian).
+pub fn section_headers(data: &[u8]) -> (usize, usize) {
+    (
+        get_u64(data, 40) as usize,
+        u16::from_le_bytes([data[60], data[61]]) as usize,
+    )
 }
