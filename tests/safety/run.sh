@@ -271,7 +271,6 @@ two_runs() {
             { bad=$((bad + 1)); grep -v '^ldcache: [0-9]* files:' "$work/b.err" | head -3; }
         wait "$a" || { bad=$((bad + 1)); grep -v '^ldcache: [0-9]* files:' "$work/a.err" | head -3; }
         python3 tests/safety/judge.py "$ldcache" "$wide" "$store" >"$work/judge" || bad=$((bad + 1))
-        grep -q ' 0 problems' "$work/judge" && ! grep -q extra "$work/judge" || true
     done
     echo "  10 rounds, $bad bad; last: $(tail -1 "$work/judge")"
     [ "$bad" -eq 0 ]

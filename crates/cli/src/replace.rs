@@ -266,6 +266,19 @@ impl NewFile {
     }
 }
 
+const TEMPORARY_PREFIX: &str = ".ldcache-";
+
+/// Whether `name` is one a run gives a new version for a moment (`.ldcache-<pid>-<n>`): the
+/// walker leaves such files to the run that made them.
+pub fn is_temporary_name(name: &OsStr) -> bool {
+    let name = name.to_string_lossy();
+    name.strip_prefix(TEMPORARY_PREFIX).is_some_and(|rest| {
+        let numeric = |part: &str| !part.is_empty() && part.bytes().all(|b| b.is_ascii_digit());
+        rest.split_once('-')
+            .is_some_and(|(pid, n)| numeric(pid) && numeric(n))
+    })
+}
+
 /// A temporary name in a directory, removed when dropped (unless kept): after a successful
 /// exchange it names the old version, after a failed one the new.
 struct Temporary {
@@ -288,10 +301,11 @@ impl Temporary {
         self.kept = true;
     }
 
+    /// `.ldcache-<pid>-<n>`: unique to this process; see [`is_temporary_name`].
     fn fresh_name() -> CString {
         static NEXT: AtomicU64 = AtomicU64::new(0);
         let n = NEXT.fetch_add(1, Ordering::Relaxed);
-        CString::new(format!(".ldcache-{}-{n}", std::process::id())).expect("no NUL")
+        CString::new(format!("{TEMPORARY_PREFIX}{}-{n}", std::process::id())).expect("no NUL")
     }
 
     /// Gives the open `file` a fresh name in `dir`.
@@ -524,4 +538,24 @@ fn fstatat(dir: RawFd, name: &CStr) -> io::Result<libc::stat> {
 fn c_string(name: &OsStr) -> io::Result<CString> {
     CString::new(name.as_bytes())
         .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "a NUL byte in a file name"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn temporary_names_are_the_ones_made_here() {
+        let made = Temporary::fresh_name();
+        assert!(is_temporary_name(OsStr::from_bytes(made.as_bytes())));
+        for other in [
+            ".ldcache-",
+            ".ldcache-12",
+            ".ldcache-12-",
+            ".ldcache-1-2-3",
+            "ldcache-1-2",
+        ] {
+            assert!(!is_temporary_name(OsStr::new(other)), "{other}");
+        }
+    }
 }

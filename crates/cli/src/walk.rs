@@ -6,6 +6,8 @@ use std::collections::BTreeMap;
 use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
 
+use crate::replace::is_temporary_name;
+
 /// A regular file: its first name in path order, and its other names (hard links) in the tree.
 pub struct Found {
     pub path: PathBuf,
@@ -37,7 +39,7 @@ pub fn regular_files(roots: &[PathBuf]) -> Result<Vec<Found>, String> {
         for entry in walk {
             let entry = entry.map_err(|e| e.to_string())?;
             // Not files: nor the new version of a file another run is putting in place.
-            if !entry.file_type().is_file() || is_temporary(entry.file_name()) {
+            if !entry.file_type().is_file() || is_temporary_name(entry.file_name()) {
                 continue;
             }
             let meta = entry
@@ -60,16 +62,4 @@ pub fn regular_files(roots: &[PathBuf]) -> Result<Vec<Found>, String> {
         .collect();
     found.sort_by(|a, b| a.path.cmp(&b.path));
     Ok(found)
-}
-
-/// The name `replace` gives a new version for a moment: `.ldcache-<pid>-<n>`.
-fn is_temporary(name: &std::ffi::OsStr) -> bool {
-    let name = name.to_string_lossy();
-    name.strip_prefix(".ldcache-").is_some_and(|rest| {
-        let mut parts = rest.split('-');
-        let numeric = |part: Option<&str>| {
-            part.is_some_and(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
-        };
-        numeric(parts.next()) && numeric(parts.next()) && parts.next().is_none()
-    })
 }
