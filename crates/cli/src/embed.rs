@@ -124,7 +124,7 @@ fn process(
     let outcomes: Vec<(PathBuf, io::Result<Outcome>)> = pool.install(|| {
         files
             .par_iter()
-            .map(|found| (found.path.clone(), gone_is_skipped(each(found))))
+            .map(|found| (found.path.clone(), each(found)))
             .collect()
     });
     let mut summary = Summary {
@@ -149,14 +149,6 @@ fn process(
     }
     summary.seconds = (start.elapsed().as_secs_f64() * 1000.0).round() / 1000.0;
     Ok(summary)
-}
-
-/// A file removed since the tree was walked (another process at work on it) is skipped.
-fn gone_is_skipped(outcome: io::Result<Outcome>) -> io::Result<Outcome> {
-    match outcome {
-        Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(Outcome::Skipped("gone")),
-        outcome => outcome,
-    }
 }
 
 fn report(summary: &Summary, json: bool, done: &str) {
@@ -216,18 +208,24 @@ fn report(summary: &Summary, json: bool, done: &str) {
     );
 }
 
-/// A regular file that starts with the ELF magic, opened, and its bytes; `None` for anything
-/// else. Mapped, not read: most of a file's bytes are never looked at.
-fn read_elf(path: &Path) -> io::Result<Option<(Original, Mapped)>> {
-    let Some(original) = Original::open(path)? else {
-        return Ok(None);
+/// A regular file that starts with the ELF magic, opened, and its bytes; otherwise why it is
+/// skipped. Mapped, not read: most of a file's bytes are never looked at.
+fn read_elf(path: &Path) -> io::Result<Result<(Original, Mapped), Outcome>> {
+    let original = match Original::open(path) {
+        Ok(Some(original)) => original,
+        Ok(None) => return Ok(Err(Outcome::Skipped("not ELF"))),
+        // Removed since the tree was walked (another process at work on it).
+        Err(error) if error.kind() == io::ErrorKind::NotFound => {
+            return Ok(Err(Outcome::Skipped("gone")))
+        }
+        Err(error) => return Err(error),
     };
     let mut magic = [0u8; 4];
     if original.file().read_at(&mut magic, 0)? < 4 || magic != *b"\x7fELF" {
-        return Ok(None);
+        return Ok(Err(Outcome::Skipped("not ELF")));
     }
     let map = Mapped::of(original.file())?;
-    Ok(Some((original, map)))
+    Ok(Ok((original, map)))
 }
 
 /// Why a readable ELF file takes no note, if it does not.
@@ -244,8 +242,9 @@ fn skip_reason(info: &ElfInfo) -> Option<&'static str> {
 }
 
 pub fn embed_file(found: &Found, rules: &Rules) -> io::Result<Outcome> {
-    let Some((original, data)) = read_elf(&found.path)? else {
-        return Ok(Outcome::Skipped("not ELF"));
+    let (original, data) = match read_elf(&found.path)? {
+        Ok(opened) => opened,
+        Err(skipped) => return Ok(skipped),
     };
     let outcome = embed_mapped(found, &original, &data, rules)?;
     settled(&original, outcome)
@@ -279,8 +278,9 @@ fn embed_mapped(
 }
 
 pub fn strip_file(found: &Found) -> io::Result<Outcome> {
-    let Some((original, data)) = read_elf(&found.path)? else {
-        return Ok(Outcome::Skipped("not ELF"));
+    let (original, data) = match read_elf(&found.path)? {
+        Ok(opened) => opened,
+        Err(skipped) => return Ok(skipped),
     };
     let outcome = if ldcache_elf::parse(&data).is_ok_and(|info| has_note(&info)) {
         apply(found, &original, &data, None, Outcome::Removed)?
