@@ -273,13 +273,7 @@ fn check_sections(
             ));
         }
         // Onto bytes no other section has in the new file.
-        let place = t.offset..t.offset + t.file_size();
-        if let Some(j) = (0..b.sections.len()).find(|&j| {
-            let other = &b.sections[j];
-            j != i
-                && other.file_size() > 0
-                && overlap(&place, &(other.offset..other.offset + other.file_size()))
-        }) {
+        if let Some(j) = section_over(b, t.offset..t.offset + t.file_size(), |j| j == i) {
             return Err(format!(
                 "section {} moved onto section {}",
                 String::from_utf8_lossy(a.section_name(old, i)),
@@ -588,8 +582,17 @@ fn foreign_len(segment: &Segment, ours: &[Range<u64>]) -> u64 {
     end - segment.offset
 }
 
-fn overlap(a: &Range<u64>, b: &Range<u64>) -> bool {
-    a.start < b.end && b.start < a.end
+/// The first section of `image` with file bytes in `range`, those `allowed` apart.
+fn section_over(
+    image: &Image,
+    range: Range<u64>,
+    allowed: impl Fn(usize) -> bool,
+) -> Option<usize> {
+    (0..image.sections.len()).find(|&j| {
+        let other = &image.sections[j];
+        let end = other.offset + other.file_size();
+        other.file_size() > 0 && other.offset < range.end && range.start < end && !allowed(j)
+    })
 }
 
 /// Whether `range` is covered by `ranges` (adjacent ones together).
@@ -638,18 +641,11 @@ fn check_covered_range(
     }
     // Moved, it covers sections of its own kind only: notes, or `.interp`.
     if t.offset != s.offset {
-        let place = t.offset..t.file_end();
-        let foreign = (0..b.sections.len()).find(|&j| {
-            let other = &b.sections[j];
-            let own_kind = match t.p_type {
-                PT_INTERP => b.section_name(new, j) == b".interp",
-                _ => other.sh_type == SHT_NOTE,
-            };
-            other.file_size() > 0
-                && !own_kind
-                && overlap(&place, &(other.offset..other.offset + other.file_size()))
-        });
-        if let Some(j) = foreign {
+        let own_kind = |j: usize| match t.p_type {
+            PT_INTERP => b.section_name(new, j) == b".interp",
+            _ => b.sections[j].sh_type == SHT_NOTE,
+        };
+        if let Some(j) = section_over(b, t.offset..t.file_end(), own_kind) {
             return Err(format!(
                 "it moved onto section {}",
                 String::from_utf8_lossy(b.section_name(new, j))
