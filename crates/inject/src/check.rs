@@ -11,8 +11,8 @@
 //!    alignment and entry size; only `.interp` and note sections move, with their bytes unchanged,
 //!    to an address where a load segment maps the new place, onto no other section's bytes
 //!    (`check_sections`). `.shstrtab` may only grow by appended names.
-//! 3. `.symtab`: only the values of symbols of moved sections change, by the move
-//!    (`check_symbols`).
+//! 3. `.symtab`: only the values of symbols of moved sections change, by the move; no `.dynsym`
+//!    symbol is defined in a moved section (`check_symbols`).
 //! 4. Load segments keep offset, address, flags and alignment; file and memory size change
 //!    together and only without `.bss`: growing over zero padding (or past the old end of the
 //!    file), readable, into addresses no other segment maps (`check_growth`); shrinking only by
@@ -26,7 +26,9 @@
 //!    may become `PT_NULL`. Every other program header is unchanged. Added ones (at the end of the
 //!    table or in place of `PT_NULL`) are `PT_NOTE`, or one read-only `PT_LOAD` past the old end of
 //!    the file and above every old segment's addresses; every written `PT_NOTE` is mapped by a
-//!    load segment at its address.
+//!    load segment at its address. Without section headers, a program header table that grew in
+//!    place took only the old places of moved `.interp` and note segments and zeros where nothing
+//!    the dynamic section points at, and no segment, begins (`check_grown_table`).
 //! 6. A moved section header table or `.shstrtab` took only zero bytes nothing used
 //!    (`check_table_places`); the old places of moved pieces and of removed or replaced notes are
 //!    zero wherever the new file puts nothing (`check_vacated`).
@@ -35,13 +37,14 @@
 //!    what lies past the old end of the file.
 //!
 //! Not guaranteed here: that the notes' contents are right (the note crate's codec and `compute`
-//! do that), and, for files without section headers, where sections lay (only segments are known).
+//! do that), and, for files without section headers, where sections lay (only segments and the
+//! tables the dynamic section points at are known).
 
 use std::ops::Range;
 
 use crate::image::{
     Image, Segment, PT_GNU_PROPERTY, PT_INTERP, PT_LOAD, PT_NOTE, PT_NULL, PT_PHDR, SHF_ALLOC,
-    SHT_NOTE, SHT_SYMTAB,
+    SHT_DYNSYM, SHT_NOTE, SHT_SYMTAB,
 };
 use crate::SECTION_NAME;
 
@@ -78,6 +81,7 @@ pub fn check_within(old: &[u8], new: &[u8], changed: &[Range<u64>]) -> Result<()
     check_sections(&a, old, &b, new, &mut free)?;
     check_segments(&a, &b, old, new, &mut free)?;
     check_table_places(&a, old, &b)?;
+    check_grown_table(&a, old, &b)?;
     check_vacated(&a, old, &b, new)?;
 
     // Every other byte is the same.
@@ -136,6 +140,47 @@ fn check_table_places(a: &Image, old: &[u8], b: &Image) -> Result<(), String> {
         {
             return Err(format!("the {what} overlaps what the new file uses"));
         }
+    }
+    Ok(())
+}
+
+/// Without section headers (with them, no section may overlap the table: `check_sections`), a
+/// program header table that grew in place took only the old places of `.interp` and note
+/// segments that moved, and zero bytes where nothing the loader reads begins
+/// (`Image::anything_starts_in`).
+fn check_grown_table(a: &Image, old: &[u8], b: &Image) -> Result<(), String> {
+    let (old_end, new_end) = (a.phoff + a.phdr_table_size(), b.phoff + b.phdr_table_size());
+    if !a.sections.is_empty() || a.phoff != b.phoff || new_end <= old_end {
+        return Ok(());
+    }
+    let vacated: Vec<Range<u64>> = a
+        .segments
+        .iter()
+        .zip(&b.segments)
+        .filter(|(s, t)| {
+            matches!(s.p_type, PT_INTERP | PT_NOTE | PT_GNU_PROPERTY) && t.offset != s.offset
+        })
+        .map(|(s, _)| s.offset..s.file_end())
+        .collect();
+    let end = new_end.min(old.len() as u64);
+    let mut at = old_end;
+    while at < end {
+        if let Some(place) = vacated.iter().find(|r| r.contains(&at)) {
+            at = place.end;
+            continue;
+        }
+        let hole_end = vacated
+            .iter()
+            .map(|r| r.start)
+            .filter(|&start| start > at)
+            .fold(end, u64::min);
+        let zeros = old[at as usize..hole_end as usize].iter().all(|&b| b == 0);
+        if !zeros || a.anything_starts_in(old, at, hole_end) {
+            return Err(format!(
+                "the program header table grew over bytes the old file used ({at:#x}..{hole_end:#x})"
+            ));
+        }
+        at = hole_end;
     }
     Ok(())
 }
@@ -313,6 +358,7 @@ fn section_delta(image: &Image, s: &crate::image::Section) -> u64 {
 }
 
 /// `.symtab` entries may change only in the value of symbols of moved sections, by the move.
+/// `.dynsym` never changes, so no dynamic symbol may be defined in a moved section.
 fn check_symbols(
     a: &Image,
     old: &[u8],
@@ -326,6 +372,21 @@ fn check_symbols(
         (16, 4, 14)
     };
     let word = a.word();
+    let shndx = |at: u64| a.get(&old[(at + shndx_at) as usize..(at + shndx_at + 2) as usize]);
+    for table in a.sections.iter().filter(|s| s.sh_type == SHT_DYNSYM) {
+        for entry in 0..table.size / entsize {
+            let section = a
+                .sections
+                .get(shndx(table.offset + entry * entsize) as usize);
+            if let Some(section) = section.filter(|s| moved.iter().any(|m| m.old.start == s.offset))
+            {
+                return Err(format!(
+                    "dynamic symbol {entry} is defined in a moved section (at {:#x})",
+                    section.offset
+                ));
+            }
+        }
+    }
     for table in a.sections.iter().filter(|s| s.sh_type == SHT_SYMTAB) {
         for entry in 0..table.size / entsize {
             let at = table.offset + entry * entsize;
@@ -337,11 +398,9 @@ fn check_symbols(
             if o == n {
                 continue;
             }
-            let shndx =
-                a.get(&old[(at + shndx_at) as usize..(at + shndx_at + 2) as usize]) as usize;
             let section = a
                 .sections
-                .get(shndx)
+                .get(shndx(at) as usize)
                 .ok_or("symbol of a section that does not exist")?;
             let piece = moved
                 .iter()

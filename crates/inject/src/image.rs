@@ -9,6 +9,7 @@ use crate::Refusal;
 
 pub const PT_NULL: u32 = 0;
 pub const PT_LOAD: u32 = 1;
+pub const PT_DYNAMIC: u32 = 2;
 pub const PT_INTERP: u32 = 3;
 pub const PT_NOTE: u32 = 4;
 pub const PT_PHDR: u32 = 6;
@@ -298,6 +299,84 @@ impl Image {
                 .next_multiple_of(self.word());
         }
         false
+    }
+
+    /// The file offsets where what the dynamic section points at begins: string and symbol
+    /// tables, hash tables, relocations, version tables, init and fini arrays. In a file without
+    /// section headers these (and the segments) are all that says which bytes the loader reads.
+    pub fn dynamic_tables(&self, data: &[u8]) -> Vec<u64> {
+        use object::elf::{
+            DT_ADDRRNGHI, DT_ADDRRNGLO, DT_FINI, DT_FINI_ARRAY, DT_HASH, DT_INIT, DT_INIT_ARRAY,
+            DT_JMPREL, DT_PLTGOT, DT_PREINIT_ARRAY, DT_REL, DT_RELA, DT_RELR, DT_STRTAB, DT_SYMTAB,
+            DT_SYMTAB_SHNDX, DT_VERDEF, DT_VERNEED, DT_VERSYM,
+        };
+        let is_address = |tag: i64| {
+            [
+                DT_PLTGOT,
+                DT_HASH,
+                DT_STRTAB,
+                DT_SYMTAB,
+                DT_RELA,
+                DT_INIT,
+                DT_FINI,
+                DT_REL,
+                DT_JMPREL,
+                DT_INIT_ARRAY,
+                DT_FINI_ARRAY,
+                DT_PREINIT_ARRAY,
+                DT_SYMTAB_SHNDX,
+                DT_RELR,
+                DT_VERSYM,
+                DT_VERDEF,
+                DT_VERNEED,
+            ]
+            .iter()
+            .any(|t| t.0 == tag)
+                || (DT_ADDRRNGLO..=DT_ADDRRNGHI).contains(&tag)
+        };
+        let word = self.word() as usize;
+        let entries = self
+            .segments
+            .iter()
+            .filter(|s| s.p_type == PT_DYNAMIC)
+            .filter_map(|s| data.get(s.offset as usize..s.file_end() as usize))
+            .flat_map(|bytes| bytes.chunks_exact(2 * word))
+            .map(|entry| (self.get(&entry[..word]), self.get(&entry[word..])));
+        entries
+            .take_while(|&(tag, _)| tag != 0)
+            .filter(|&(tag, _)| is_address(self.signed(tag)))
+            .filter_map(|(_, address)| self.offset_of(address))
+            .collect()
+    }
+
+    /// A dynamic tag read as a word: sign-extended in ELF32.
+    fn signed(&self, word: u64) -> i64 {
+        if self.is_64 {
+            word as i64
+        } else {
+            i64::from(word as u32 as i32)
+        }
+    }
+
+    /// The file offset a load segment maps at `address`.
+    pub fn offset_of(&self, address: u64) -> Option<u64> {
+        self.segments.iter().find_map(|l| {
+            let inside = l.p_type == PT_LOAD && address >= l.vaddr && address - l.vaddr < l.filesz;
+            inside.then(|| l.offset + (address - l.vaddr))
+        })
+    }
+
+    /// Whether, in a file without section headers, something may begin in `start..end`: a
+    /// table the dynamic section points at, or a segment other than a load segment or the
+    /// program header table's.
+    pub fn anything_starts_in(&self, data: &[u8], start: u64, end: u64) -> bool {
+        let segments = self
+            .segments
+            .iter()
+            .filter(|s| !matches!(s.p_type, PT_LOAD | PT_PHDR) && s.filesz > 0)
+            .map(|s| s.offset);
+        let mut starts = self.dynamic_tables(data).into_iter().chain(segments);
+        starts.any(|at| (start..end).contains(&at))
     }
 
     pub fn phdr_table_size(&self) -> u64 {

@@ -151,11 +151,16 @@ impl<O: Output> Editor<'_, O> {
 
     /// Whether the old bytes `start..end` serve nothing: zeros, or bytes no section holds that
     /// are zeros and the `Z`s patchelf fills the old places of what it moved with (in a file with
-    /// section headers, which then describe every byte the program uses).
+    /// section headers, which then describe every byte the program uses). Without section
+    /// headers, zeros where a table the dynamic section names begins (`.dynsym` starts with a
+    /// zero symbol) or a segment begins are not dead.
     fn is_dead(&self, start: u64, end: u64) -> bool {
         let Some(bytes) = self.old.get(start as usize..end as usize) else {
             return false;
         };
+        if self.image.sections.is_empty() && self.image.anything_starts_in(self.old, start, end) {
+            return false;
+        }
         let in_section = self.image.sections.iter().any(|s| {
             let contents = s.offset..s.offset + s.file_size();
             !contents.is_empty() && contents.start < end && start < contents.end

@@ -2,6 +2,9 @@
 
 #![allow(dead_code)]
 
+pub mod fields;
+pub mod synth;
+
 use ldcache_note::{Cache, Computed, Entry, Fingerprint, Place, SearchTag};
 
 /// The notes `ldcache embed` would compute if each needed library lived in its own store path.
@@ -30,7 +33,17 @@ pub fn notes_for(info: &ldcache_elf::ElfInfo) -> Computed {
 
 /// The program at `path`, and its rewrite with [`notes_for`]'s notes, which the oracle passes.
 pub fn rewritten(path: &str) -> (Vec<u8>, Vec<u8>) {
-    let old = std::fs::read(path).expect("a system program");
+    with_notes(std::fs::read(path).expect("a system program"))
+}
+
+/// [`synth::program`] for `class` (with section headers), and its rewrite with [`notes_for`]'s
+/// notes, which the oracle passes.
+pub fn rewritten_synth(class: fields::Class) -> (Vec<u8>, Vec<u8>) {
+    with_notes(synth::program(class, synth::Options::default()))
+}
+
+/// `old`, and its rewrite with [`notes_for`]'s notes, which the oracle passes.
+pub fn with_notes(old: Vec<u8>) -> (Vec<u8>, Vec<u8>) {
     let info = ldcache_elf::parse(&old).expect("parsed");
     let new = ldcache_inject::rewrite(&old, Some(&notes_for(&info).section(info.header.endian)))
         .expect("rewritten")
