@@ -1,8 +1,8 @@
 //! Every dynamically linked program and library of this system, rewritten in memory with a
 //! realistic note: the oracle passes, the note reads back as written, a second run changes nothing, removing the
 //! note passes the oracle too and re-adding it gives the same bytes again; every difference lies in
-//! the ranges the injector says it wrote. At most 1 % refused, none by the injector's self-check
-//! (that would be a defect of the injector).
+//! the ranges the injector says it wrote. At most 1 % refused, at most 0.1 % for any one reason,
+//! none by the injector's self-check (that would be a defect of the injector).
 
 mod common;
 
@@ -136,8 +136,38 @@ fn rewrite_every_dynamic_elf_file_of_the_system() {
         eprintln!("refused {r}");
     }
     assert!(rewritten >= 900, "only {rewritten} files");
-    assert!(
-        refused.len() * 100 <= rewritten + refused.len(),
-        "more than 1 % refused"
-    );
+    let files = rewritten + refused.len();
+    assert!(refused.len() * 100 <= files, "more than 1 % refused");
+    // Counted by reason (numbers aside): none is known on system files, so each may reach
+    // 0.1 % of them (the corpus suites' bound for a reason they do not know).
+    let mut by_reason = std::collections::BTreeMap::<String, usize>::new();
+    for r in &refused {
+        let reason = r.split_once(": ").map_or(r.as_str(), |(_, reason)| reason);
+        *by_reason.entry(reason_kind(reason)).or_default() += 1;
+    }
+    for (reason, n) in by_reason {
+        eprintln!("{n} refused: {reason}");
+        assert!(
+            n * 1000 <= files,
+            "{n} of {files} refused for one reason: {reason}"
+        );
+    }
+}
+
+/// A refusal's reason with its numbers replaced by N, so that one cause counts once.
+fn reason_kind(reason: &str) -> String {
+    let mut kind = String::new();
+    let mut chars = reason.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c.is_ascii_digit() {
+            while chars
+                .next_if(|c| c.is_ascii_hexdigit() || *c == 'x')
+                .is_some()
+            {}
+            kind.push('N');
+        } else {
+            kind.push(c);
+        }
+    }
+    kind
 }

@@ -18,6 +18,30 @@ pub struct Search {
     pub soname: String,
     pub resolved: Option<String>,
     pub failed_calls: u32,
+    /// The files tried, in order (the loader's `trying file=` lines).
+    pub tried: Vec<String>,
+    /// Where the resolved file was found, named as `explain --json` names it: `runpath`,
+    /// `rpath`, `ld_library_path`, `default` (the loader's `search path=... (from RUNPATH of
+    /// file ...)` and the like), `ld_so_cache` (`search cache=`).
+    pub via: Option<String>,
+}
+
+/// The `via` of a search directory list, from the loader's `search path=` line.
+fn source_of(line: &str) -> Option<&'static str> {
+    if line.starts_with("search cache=") {
+        return Some("ld_so_cache");
+    }
+    let line = line.strip_prefix("search path=")?;
+    let source = line.rsplit_once("\t\t(").map_or(line, |(_, s)| s);
+    Some(if source.contains("RUNPATH") {
+        "runpath"
+    } else if source.contains("RPATH") {
+        "rpath"
+    } else if source.contains("LD_LIBRARY_PATH") {
+        "ld_library_path"
+    } else {
+        "default"
+    })
 }
 
 /// What the real loader did.
@@ -106,10 +130,36 @@ pub fn predict(program: &Path, cwd: &Path, library_path: Option<&str>) -> Predic
             if needed["via"] == "already_loaded" {
                 continue;
             }
+            // The stock loader announces every file it tries, from the cache too.
+            let tried = needed["attempts"]
+                .as_array()
+                .expect("attempts")
+                .iter()
+                .map(|a| a["path"].as_str().unwrap().to_string())
+                .collect();
+            let resolved = needed["resolved"].as_str().map(str::to_string);
+            // The loader's debug output names a directory by the list that first held it: one
+            // of its own default directories stays "system search path" when a DT_RUNPATH or
+            // DT_RPATH names it too.
+            let system_dirs = json["loader"]["system_dirs"]
+                .as_array()
+                .expect("system_dirs");
+            let label = |path: &str| {
+                let via = needed["via"].as_str().unwrap();
+                let dir = Path::new(path).parent().and_then(Path::to_str);
+                let default_dir = system_dirs.iter().any(|d| d.as_str() == dir);
+                if matches!(via, "runpath" | "rpath") && default_dir {
+                    "default".to_string()
+                } else {
+                    via.to_string()
+                }
+            };
             searches.push(Search {
                 soname: needed["soname"].as_str().unwrap().to_string(),
-                resolved: needed["resolved"].as_str().map(str::to_string),
+                via: resolved.as_deref().map(label),
+                resolved,
                 failed_calls: needed["failed_lookups"].as_u64().unwrap() as u32,
+                tried,
             });
         }
     }
@@ -177,20 +227,26 @@ fn parse_trace(trace: &str) -> Observed {
     // loader rejects after opening it (wrong class) is followed by more tries, so the file it kept
     // is the last one opened successfully among those it announced with "trying file=".
     let mut opened: Vec<(String, bool)> = Vec::new();
-    let mut announced: Vec<String> = Vec::new();
+    // Each announced file with the source of the directory list it came from.
+    let mut announced: Vec<(String, &'static str)> = Vec::new();
+    let mut source: Option<&'static str> = None;
     let mut in_block = false;
     let finish = |searches: &mut Vec<Search>,
                   opened: &mut Vec<(String, bool)>,
-                  announced: &mut Vec<String>| {
+                  announced: &mut Vec<(String, &'static str)>,
+                  source: &mut Option<&'static str>| {
         if let Some(search) = searches.last_mut() {
-            search.resolved = opened
-                .iter()
-                .rev()
-                .find(|(path, ok)| *ok && announced.contains(path))
-                .map(|(path, _)| path.clone());
+            let kept = opened.iter().rev().find_map(|(path, ok)| {
+                let how = announced.iter().find(|(tried, _)| tried == path);
+                how.filter(|_| *ok).map(|(_, via)| (path.clone(), *via))
+            });
+            search.tried = announced.iter().map(|(path, _)| path.clone()).collect();
+            search.via = kept.as_ref().map(|(_, via)| via.to_string());
+            search.resolved = kept.map(|(path, _)| path);
         }
         opened.clear();
         announced.clear();
+        *source = None;
     };
     // The loader's stderr, reassembled from write/writev calls: one debug line may take several.
     let mut stderr = String::new();
@@ -205,10 +261,12 @@ fn parse_trace(trace: &str) -> Observed {
                 let text = text_line.trim_end_matches('\n');
                 let text = text.split_once(":\t").map_or(text, |(_, t)| t);
                 if let Some(path) = text.strip_prefix("  trying file=") {
-                    announced.push(path.to_string());
+                    announced.push((path.to_string(), source.unwrap_or("default")));
+                } else if let Some(found) = source_of(text.trim_start()) {
+                    source = Some(found);
                 } else if let Some(rest) = text.strip_prefix("find library=") {
                     if in_block {
-                        finish(&mut searches, &mut opened, &mut announced);
+                        finish(&mut searches, &mut opened, &mut announced, &mut source);
                     }
                     in_block = true;
                     let soname = rest.split(" [").next().unwrap().to_string();
@@ -216,12 +274,15 @@ fn parse_trace(trace: &str) -> Observed {
                         soname,
                         resolved: None,
                         failed_calls: 0,
+                        tried: Vec::new(),
+                        via: None,
                     });
                 } else if text.starts_with("calling init") || text.contains("error while loading") {
                     if in_block {
-                        finish(&mut searches, &mut opened, &mut announced);
+                        finish(&mut searches, &mut opened, &mut announced, &mut source);
                         if text.contains("error while loading") {
-                            searches.last_mut().unwrap().resolved = None;
+                            let search = searches.last_mut().unwrap();
+                            (search.resolved, search.via) = (None, None);
                         }
                     }
                     in_block = false;
@@ -245,7 +306,7 @@ fn parse_trace(trace: &str) -> Observed {
         }
     }
     if in_block {
-        finish(&mut searches, &mut opened, &mut announced);
+        finish(&mut searches, &mut opened, &mut announced, &mut source);
     }
     Observed {
         searches,
