@@ -155,12 +155,12 @@ test_ldcache_embed () {
   check "explain predicts the patched loader ($patched)" \
     [ "$(predicted_failures notes "$APP")" -eq "$patched" ]
   check "explain predicts each of the patched loader's searches: files tried, kept, via" \
-    /usr/bin/python3 "$here/explain_compare.py" "$ldcache" notes "$APP"
+    /usr/bin/python3 "$here/../explain_compare.py" "$ldcache" notes "$APP"
   use_glibc stock
   check "explain predicts the stock loader ($stock)" \
     [ "$(predicted_failures off "$APP")" -eq "$stock" ]
   check "explain predicts each of the stock loader's searches: files tried, kept, via" \
-    /usr/bin/python3 "$here/explain_compare.py" "$ldcache" off "$APP"
+    /usr/bin/python3 "$here/../explain_compare.py" "$ldcache" off "$APP"
   APP=$saved_app APP_RUNPATH=$saved_runpath APP_LIBS=("${saved_libs[@]}") LIBC=$saved_libc
 }
 

@@ -1,13 +1,17 @@
 #!/usr/bin/env python3
-"""explain_compare.py LDCACHE CACHE PROGRAM: `ldcache explain` against the real loader, per search.
+"""explain_compare.py [--loader L] [--store-dir S] LDCACHE CACHE PROGRAM [-- COMMAND...]
 
-Runs PROGRAM (with the loader its PT_INTERP names) under strace with LD_DEBUG=libs: the loader's
-debug lines and its open/stat calls arrive in one ordered trace, so every failing call belongs to
-the `find library=` block it happened in. Then `LDCACHE explain --json --library-path ''
---cache CACHE PROGRAM` (CACHE: notes or off). For every search the two must agree on the soname,
-the file kept, the number of failing open/stat calls, every file tried in order (`trying file=`)
-and where the file was found (via: the note, the list named by `search path=` or the cache).
-Prints one line saying so, or the first difference, and exits 1 on a difference."""
+`ldcache explain` against the real loader, search by search, at start-up. Runs COMMAND (default:
+PROGRAM; the loader its PT_INTERP names) under strace with LD_DEBUG=libs, in this script's
+environment less LD_LIBRARY_PATH: the loader's debug lines and its open/stat calls arrive in one
+ordered trace, so every failing call belongs to the `find library=` block it happened in. Only the
+first process counts, up to its first `calling init` (the start-up `explain` models). Then
+`LDCACHE explain --json --library-path '' --cache CACHE [--loader L] [--store-dir S] PROGRAM`
+(CACHE: notes or off). For every search the two must agree on the soname, the file kept, the
+number of failing open/stat calls, every file tried in order (`trying file=`) and where the file
+was found (via: the note, the list a `search path=` line names, or the cache). Prints one line
+saying so, or the first difference, and exits 1 on a difference. Used by tests/e2e and
+bench/storm."""
 
 import json
 import os
@@ -16,7 +20,13 @@ import subprocess
 import sys
 import tempfile
 
-ldcache, cache, program = sys.argv[1:4]
+args = sys.argv[1:]
+options = []
+while args and args[0] in ("--loader", "--store-dir"):
+    options += args[:2]
+    args = args[2:]
+ldcache, cache, program = args[:3]
+command = args[4:] if args[3:4] == ["--"] else [program]
 CALLS = "open,openat,stat,lstat,newfstatat,statx,write,writev"
 
 
@@ -71,10 +81,13 @@ def observe():
         env = dict(os.environ, LD_DEBUG="libs")
         env.pop("LD_LIBRARY_PATH", None)
         subprocess.run(["strace", "-f", "-qq", "-s", "65536", "-o", trace.name, "-e",
-                        f"trace={CALLS}", program], env=env, stdout=subprocess.DEVNULL,
-                       stderr=subprocess.DEVNULL)
+                        f"trace={CALLS}", "--", *command], env=env, stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
         lines = open(trace.name, errors="replace").read().splitlines()
-    searches, unattributed, stderr = [], [], ""
+    # The first process only (strace -f prefixes each line with its pid).
+    first = re.match(r"(\d+) ", lines[0]).group(1) if lines else None
+    lines = [line[len(first):].lstrip() for line in lines if line.startswith(first + " ")]
+    searches, unattributed, stderr, started = [], [], "", None
     block = None  # {opened, announced, source}
 
     def finish():
@@ -89,7 +102,8 @@ def observe():
         search["resolved"], search["via"] = kept if kept else (None, None)
 
     for line in lines:
-        line = re.sub(r"^\d+\s+", "", line)
+        if started is False:
+            break
         m = re.match(r"(\w+)\((.*)\) += (.*)$", line)
         if not m:
             continue
@@ -118,6 +132,8 @@ def observe():
                         if "error while loading" in text:
                             searches[-1]["resolved"] = searches[-1]["via"] = None
                     block = None
+                    started = False  # start-up is over
+                    break
             continue
         strings = unescape(args)
         failed = result.startswith("-1")
@@ -135,7 +151,7 @@ def observe():
 
 def predict():
     out = subprocess.run([ldcache, "explain", "--json", "--library-path", "", "--cache", cache,
-                          program], capture_output=True, text=True, check=True).stdout
+                          *options, program], capture_output=True, text=True, check=True).stdout
     j = json.loads(out)
     system_dirs = j["loader"]["system_dirs"]
     searches = []
