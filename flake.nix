@@ -30,6 +30,14 @@
     {
       overlays.default = import ./nix/overlay.nix;
 
+      lib = {
+        # `overlay { tool = prebuilt { url = ...; hash = ...; }; }`: the overlay
+        # with a prebuilt tool (nix/build-prebuilt.sh makes one), which spares
+        # every evaluation the tool's own nixpkgs; `overlay { }` is the default.
+        overlay = import ./nix/make-overlay.nix;
+        prebuilt = import ./nix/prebuilt.nix;
+      };
+
       nixosModules.default = {
         nixpkgs.overlays = [ self.overlays.default ];
       };

@@ -5,7 +5,9 @@
 # 2.26. The tree's glibc (2.39) is given version 2.42 so that the overlay patches it, as on
 # the nixpkgs people run. Median of RUNS (default 5) runs, each a fresh `nix eval`.
 #
-# Then the same for the tool alone, evaluated from the stock tree: the share of the overlay's cost
+# With the tool built from source (nix/overlay.nix) and with a prebuilt tool (nix/make-overlay.nix
+# given nix/prebuilt.nix; evaluation fetches nothing, so its address and hash need not exist).
+# Then the tool alone, evaluated from the stock tree: the share of the from-source overlay's cost
 # that is the tool's own nixpkgs.
 #
 # Usage: bench/nix-eval.sh [ATTRIBUTE...]     (default: stdenv zlib)
@@ -37,16 +39,22 @@ measure() {
         n = int((NR + 1) / 2); asort(m); printf "%.2f %.0f\n", t[n], m[n] / 1024 }'
 }
 
-printf '| attribute | stock: s, MiB | with the overlay: s, MiB | ratio time, memory |\n'
+prebuilt='(import ./nix/make-overlay.nix { tool = import ./nix/prebuilt.nix {
+  url = "file:///nonexistent/ldcache.nar.xz"; hash = "sha256-AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="; }; })'
+
+printf '| attribute | stock: s, MiB | overlay, tool from source: s, MiB (ratio) | overlay, prebuilt tool: s, MiB (ratio) |\n'
 printf '| --- | --- | --- | --- |\n'
 for attribute in "${@:-stdenv zlib}"; do
     for a in $attribute; do
         stock=$(measure "[ $glibc_242 ]" "$a")
         overlaid=$(measure "[ $glibc_242 (import ./nix/overlay.nix) ]" "$a")
+        fetched=$(measure "[ $glibc_242 $prebuilt ]" "$a")
         read -r st sm <<<"$stock"
         read -r ot om <<<"$overlaid"
-        awk -v a="$a" -v st="$st" -v sm="$sm" -v ot="$ot" -v om="$om" 'BEGIN {
-            printf "| `%s.drvPath` | %.2f, %d | %.2f, %d | %.2fx, %.2fx |\n", a, st, sm, ot, om, ot / st, om / sm }'
+        read -r pt pm <<<"$fetched"
+        awk -v a="$a" -v st="$st" -v sm="$sm" -v ot="$ot" -v om="$om" -v pt="$pt" -v pm="$pm" 'BEGIN {
+            printf "| `%s.drvPath` | %.2f, %d | %.2f, %d (%.2fx, %.2fx) | %.2f, %d (%.2fx, %.2fx) |\n",
+                a, st, sm, ot, om, ot / st, om / sm, pt, pm, pt / st, pm / sm }'
     done
 done
 

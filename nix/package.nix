@@ -13,9 +13,13 @@ rustPlatform.buildRustPackage ({
 
   # Only what cargo reads, so that editing the hook, the Nix files, the glibc
   # patch or the docs does not rebuild the tool (nor, through the hook, the world).
+  # The fuzz crate is a workspace of its own, with its build and findings in
+  # ignored directories beside it.
   src = lib.fileset.toSource {
     root = ../.;
-    fileset = lib.fileset.unions [ ../Cargo.toml ../Cargo.lock ../crates ];
+    fileset = lib.fileset.difference
+      (lib.fileset.unions [ ../Cargo.toml ../Cargo.lock ../crates ])
+      (lib.fileset.maybeMissing ../crates/inject/fuzz);
   };
 
   cargoLock.lockFile = ../Cargo.lock;

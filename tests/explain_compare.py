@@ -157,7 +157,9 @@ def predict():
     searches = []
     for obj in j["objects"]:
         for needed in obj["needed"]:
-            if needed["via"] == "already_loaded":
+            # No search: a name already loaded, or one with a slash, opened as written (the
+            # loader prints no `find library=` for either).
+            if needed["via"] in ("already_loaded", "path"):
                 continue
             resolved, via = needed["resolved"], needed["via"]
             # The loader names one of its default directories "system search path" even when

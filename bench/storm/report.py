@@ -237,7 +237,12 @@ such as a relocatable object. `ldcache embed`'s time includes its own walk of ev
         s2 = g(variant, "2", "sizes", "total_growth")
         s3 = g(variant, "3", "sizes", "total_growth")
         share = f" ({100 * s2 / s3:.1f} %)" if s2 is not None and s3 else ""
+        per_search = {n: g(variant, n, "per_search", default={}) for n in SCENARIOS}
+        agree = "; ".join(f"{n}: {r.get('says', 'not measured')}" for n, r in per_search.items())
         return [
+            (all(r.get("ok") for r in per_search.values()),
+             "`ldcache explain` agrees with the loader at start-up, search by search (files "
+             f"tried, file kept, via, failing calls; `tests/explain_compare.py`): {agree}"),
             (res2 == 0, f"scenario 2 makes 0 failing resolution lookups: {res2}"
                         + ("" if res2 == 0 else self.why_lookups(variant))),
             (files2 is not None and files1 is not None and files2 <= files1,

@@ -144,6 +144,7 @@ build_base () {
 prepare_base () {
   log "resolving the closure of $package"
   py closure.py "$package" --exclude libc6 > "$work/closure.json"
+  mkdir -p "$storm"
   exec 8> "$storm/lock"
   flock 8
   fetch_debs
@@ -310,11 +311,18 @@ measure_control () {
 }
 
 predict () {
-  local variant=$1 n=$2 mode=off
+  local variant=$1 n=$2 mode=off out ok=true
   [[ $n == 2 || $n == 3 ]] && mode=notes
   record "$variant" "$n" predicted \
     "$(py measure.py predict "$ldcache" "$mode" "$(loader_of "$n")" "$(store_of "$n")" \
          "$(store_of "$n")/$exe_rel")"
+  # Search by search: files tried, file kept, via, failing calls (tests/explain_compare.py).
+  app_argv "$n"
+  out=$(env -i "${app_envv[@]}" /usr/bin/python3 "$repo/tests/explain_compare.py" \
+          --loader "$(loader_of "$n")" --store-dir "$(store_of "$n")" "$ldcache" "$mode" \
+          "${app_argv[0]}" -- "${app_argv[@]}" 2>&1) || ok=false
+  record "$variant" "$n" per_search \
+    "$(/usr/bin/python3 -c 'import json, sys; print(json.dumps({"ok": sys.argv[1] == "true", "says": sys.argv[2]}))' "$ok" "$out")"
 }
 
 measure_sizes () {

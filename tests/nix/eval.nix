@@ -87,11 +87,12 @@ in
     }).drvAttrs.dontLdCache;
 
   package-source-is-cargo-only =
-    map baseNameOf pkgs.ldcache.src.fileset == [
+    map baseNameOf pkgs.ldcache.src.fileset.include == [
       "Cargo.toml"
       "Cargo.lock"
       "crates"
-    ];
+    ]
+    && map baseNameOf pkgs.ldcache.src.fileset.exclude == [ "fuzz" ];
 
   package-version-from-cargo = pkgs.ldcache.version == (builtins.fromTOML (builtins.readFile ../../Cargo.toml)).workspace.package.version;
 

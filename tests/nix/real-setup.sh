@@ -276,5 +276,35 @@ failing_tool() {
 }
 check "a failing tool fails the build (nix-build exits non-zero, the hook says so)" failing_tool
 
+# The same stdenv given the overlay with the prebuilt tool: nix/build-prebuilt.sh's NAR, fetched
+# from a file:// URL by the fixed-output derivation of nix/prebuilt.nix. Its setup hook finds the
+# tool beside itself; its closure is itself, so the stdenv's allowedRequisites (which building
+# the stdenv checks) grow by that one path.
+prebuilt_builds() {
+    local prebuilt
+    prebuilt=$(nix/build-prebuilt.sh "$work/prebuilt") &&
+        nix-build --no-out-link tests/nix/setup -A prog.out -A prog.lib "${args[@]}" --arg prebuilt "$prebuilt" \
+            >"$work/prebuilt.out" 2>"$work/prebuilt.log" || { tail -n 30 "$work/prebuilt.log"; return 1; }
+    # shellcheck disable=SC2016 # a Nix expression
+    nix-instantiate --eval --strict --json "${args[@]}" --arg prebuilt "$prebuilt" -E '
+        { tree, ldcache, prebuilt }: let pkgs = import ./tests/nix/setup/stdenv.nix {
+          inherit tree ldcache prebuilt; }; in {
+          hooks = map (input: input.name or (baseNameOf input)) pkgs.stdenv.extraNativeBuildInputs;
+          tool = pkgs.ldcache.name; }' >"$work/prebuilt.json" &&
+        grep -q '"hooks":\[[^]]*"ldcache-prebuilt"\]' "$work/prebuilt.json" &&
+        [ "$(grep -o ldcache-prebuilt "$work/prebuilt.json" | wc -l)" -eq 2 ] ||
+        { cat "$work/prebuilt.json"; return 1; }
+}
+prebuilt_prog() {
+    local out lib
+    { read -r out && read -r lib; } <"$work/prebuilt.out" &&
+        runs "$out/bin/prog" && current "$out/bin/prog" "$lib/lib/libbaz.so" &&
+        [ "$(nix-store --read-log "$out" | grep -c '^ldcache: [0-9]* files: ')" -eq 1 ]
+}
+check "prebuilt tool: the stdenv (within its allowedRequisites) has it as its last hook, once; prog builds" \
+    prebuilt_builds
+check "prebuilt tool: prog runs, bin/prog and lib/libbaz.so have current notes, one summary line" \
+    prebuilt_prog
+
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -120,5 +120,49 @@ check "the final stdenv keeps disallowedRequisites (the bootstrap tools)" \
           == map (drv: drv.name) $stock.stdenv.disallowedRequisites)"
 OVERLAYS=
 
+# The overlay with a prebuilt tool (nix/prebuilt.nix; evaluating a fixed-output derivation fetches
+# nothing, so the address and hash need not exist here; tests/nix/real-setup.sh builds with a
+# real one). No un-overlaid nixpkgs is imported: the evaluation does about what the stock one
+# does, which the evaluator's own counters (deterministic, unlike times) show.
+prebuilt='(import ./nix/prebuilt.nix { url = "file:///nonexistent/ldcache.nar.xz";
+             hash = "sha256-AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="; })'
+with_prebuilt="[ (_: prev: { glibc = prev.glibc.overrideAttrs (old: {
+         passthru = old.passthru // { version = \"2.42\"; }; }); })
+       (import ./nix/make-overlay.nix { tool = $prebuilt; }) ]"
+OVERLAYS=$with_prebuilt
+tool_hooks='(stdenv: builtins.length (builtins.filter (input: (input.name or "") == "ldcache-prebuilt")
+          stdenv.extraNativeBuildInputs))'
+check "prebuilt tool: every stage's stdenv has it exactly once, as its hook" \
+    yields true "(builtins.all (set: $tool_hooks set.stdenv == 1 && $hooks set.stdenv == 0) $sets)"
+check "prebuilt tool: every stage's glibc is patched (or the bootstrap tools')" \
+    yields true "(builtins.all (set: set.glibc.passthru.isFromBootstrapFiles or false
+       || baseNameOf (toString (lib.last set.glibc.patches)) == \"ldcache-2.42.patch\") $sets)"
+check "prebuilt tool: the same fixed-output derivation in every stage, the aarch64 (cross) set included" \
+    yields true "(lib.unique (map (set: set.ldcache.drvPath) ($sets ++ [ pkgs.pkgsCross.aarch64-multiplatform ]))
+       == [ $prebuilt.drvPath ])"
+check "prebuilt tool: the final stdenv's allowedRequisites are the stock list and the tool" \
+    yields true "($names pkgs.stdenv.allowedRequisites == $names ($stock.stdenv.allowedRequisites
+       ++ [ pkgs.ldcache ]))"
+check "prebuilt tool: musl and static package sets: no hook" \
+    yields '[0,0]' "(map $tool_hooks [ pkgs.pkgsCross.musl64.stdenv pkgs.pkgsStatic.stdenv ])"
+check "prebuilt tool: a build platform it does not run on is refused by name" \
+    grep -qF "the prebuilt tool runs on x86_64-linux, not on the build platform aarch64-linux" \
+    <(nix eval --impure --json --expr "(import $tree { localSystem.system = \"aarch64-linux\";
+        overlays = $with_prebuilt; }).ldcache.drvPath" 2>&1)
+OVERLAYS=
+
+# work OVERLAYS: the evaluator's function calls and thunks for the final stdenv's drvPath.
+work() {
+    NIX_SHOW_STATS=1 NIX_SHOW_STATS_PATH="$work/stats.json" nix eval --impure --raw \
+        --expr "(import $tree { overlays = $1; }).stdenv.drvPath" >/dev/null &&
+        python3 -c 'import json, sys; j = json.load(open(sys.argv[1]))
+print(j["nrFunctionCalls"] + j["nrThunks"])' "$work/stats.json"
+}
+stock_work=$(work "[ ]") || stock_work=0
+prebuilt_work=$(work "$with_prebuilt") || prebuilt_work=0
+source_work=$(work "$(with_glibc 2.42)") || source_work=0
+check "prebuilt tool: evaluating stdenv does at most 1.25x the stock evaluator work (function calls + thunks: stock $stock_work, prebuilt tool $prebuilt_work; tool from source $source_work)" \
+    test "$stock_work" -gt 0 -a "$((prebuilt_work * 4))" -le "$((stock_work * 5))"
+
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

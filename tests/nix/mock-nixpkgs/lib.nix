@@ -38,10 +38,18 @@
   importTOML = file: builtins.fromTOML (builtins.readFile file);
   getExe = drv: "${drv}/bin/${drv.meta.mainProgram}";
 
-  # A file set is the list of its paths; a source is its root, with the
-  # chosen paths kept for the tests to look at.
+  # A file set is the paths it includes and those it excludes from them; a
+  # source is its root, with the file set kept for the tests to look at.
   fileset = {
-    unions = paths: paths;
+    unions = paths: {
+      include = paths;
+      exclude = [ ];
+    };
+    maybeMissing = path: {
+      include = [ path ];
+      exclude = [ ];
+    };
+    difference = set: minus: set // { exclude = set.exclude ++ minus.include; };
     toSource =
       { root, fileset }:
       {

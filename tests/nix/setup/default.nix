@@ -1,10 +1,11 @@
 # What tests/nix/real-setup.sh builds with the real setup.sh (stdenv.nix) and then checks: two
 # libraries, each in its own store path, and a program with two outputs that needs both, built
 # as they are, with RUNPATH edits after fixupOutput, with __structuredAttrs, and opted out.
-{ tree, ldcache }:
+# PREBUILT: see stdenv.nix.
+{ tree, ldcache, prebuilt ? null }:
 
 let
-  pkgs = import ./stdenv.nix { inherit tree ldcache; };
+  pkgs = import ./stdenv.nix { inherit tree ldcache prebuilt; };
   inherit (pkgs) stdenv;
 
   # lib/lib<name>.so, needing the libraries NEEDS (names to derivations), and include/<name>.h:

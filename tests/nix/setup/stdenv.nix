@@ -7,8 +7,9 @@
 # stdenv is changed exactly as for users. The overlay takes the tool and the hook from the stage
 # before (`stdenv.__bootPackages`), as it does in the Linux bootstrap; that stage provides them
 # here: the tool is LDCACHE (a file: the release build of the tool, or a stand-in), the hook is
-# made the way the overlay makes it.
-{ tree, ldcache }:
+# made the way the overlay makes it. PREBUILT ({ url, hash }: nix/build-prebuilt.sh's output) gives
+# the final stage the overlay with that prebuilt tool instead.
+{ tree, ldcache, prebuilt ? null }:
 
 import tree {
   localSystem.system = builtins.currentSystem;
@@ -92,7 +93,10 @@ import tree {
       (prev: {
         inherit config;
         stdenv = makeStdenv prev.stdenv.cc { allowedRequisites = [ prev.stdenv.cc.bintools ]; };
-        overlays = [ (import ../../../nix/overlay.nix) ];
+        overlays = [
+          (if prebuilt == null then import ../../../nix/overlay.nix
+          else import ../../../nix/make-overlay.nix { tool = import ../../../nix/prebuilt.nix prebuilt; })
+        ];
       })
     ];
 }
