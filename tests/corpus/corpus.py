@@ -625,7 +625,11 @@ def compare(before_path, before2_path, after_path, kind, repro, pristine, store)
     too_many_timeouts = timeouts > max(2, compared // 50)
     if too_many_timeouts:
         print(f"  {kind}: {timeouts} timed out before embedding, more than 2 % of those compared")
-    return 1 if changes or too_many_timeouts else 0
+    # Nor may reruns explain away more than a few differences.
+    too_many_flaky = len(flaky) > max(2, compared // 100)
+    if too_many_flaky:
+        print(f"  {kind}: {len(flaky)} passed only on a rerun, more than 1 % of those compared")
+    return 1 if changes or too_many_timeouts or too_many_flaky else 0
 
 
 # ---------------------------------------------------------------------------------------------
