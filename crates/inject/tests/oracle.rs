@@ -483,3 +483,112 @@ fn the_first_dynamic_symbol_is_not_room_for_program_headers() {
         }
     }
 }
+
+// One case for each remaining rule of the oracle's module documentation.
+
+#[test]
+fn an_elf_header_field_other_than_the_tables_changed() {
+    for (class, old, mut new) in rewrites() {
+        let entry = new.eh_get(Eh::Entry);
+        new.eh_set(Eh::Entry, entry + 4);
+        rejected(class, &old, &new, "ELF header byte");
+    }
+}
+
+#[test]
+fn the_program_header_table_of_a_program_moved() {
+    for (class, old, mut new) in rewrites() {
+        // A copy of the table past the end of the file, the header pointing at it.
+        let (phoff, size) = (new.ph_at(0), new.phnum() * class.phentsize());
+        let table = new[phoff..phoff + size].to_vec();
+        let at = new.len().next_multiple_of(8);
+        new.resize(at, 0);
+        new.extend_from_slice(&table);
+        new.eh_set(Eh::Phoff, at as u64);
+        rejected(
+            class,
+            &old,
+            &new,
+            "the program header table of a program moved",
+        );
+    }
+}
+
+#[test]
+fn the_section_name_table_lost_a_name() {
+    for (class, old, mut new) in rewrites() {
+        // Its last name cut short: the table no longer ends its names (the reader's check), or
+        // lost what names used.
+        let names = new.eh_get(Eh::Shstrndx) as usize;
+        let size = new.sh_get(names, Sh::Size);
+        new.sh_set(names, Sh::Size, size - 1);
+        rejected(class, &old, &new, "section name table");
+    }
+}
+
+#[test]
+fn a_symbol_of_a_section_that_did_not_move_changed() {
+    for (class, old, mut new) in rewrites() {
+        // `main`, the second-last symbol, is in .text.
+        let (symtab, size) = new.section_range(".symtab");
+        let entry = if class.is_64 { 24 } else { 16 };
+        let value = symtab + size - 2 * entry + if class.is_64 { 8 } else { 4 };
+        new[value + class.word() - 1] ^= 0x10;
+        rejected(
+            class,
+            &old,
+            &new,
+            "a symbol changed that is not in a moved section",
+        );
+    }
+}
+
+#[test]
+fn a_load_segment_grown_over_bytes_that_were_not_padding() {
+    for (class, mut old, new) in rewrites() {
+        // The read-only segment grew over its padding; in the old file a byte there was data.
+        let first = new.ph_find(PT_LOAD, |i| new.ph_get(i, Ph::Offset) == 0);
+        let old_end = old.ph_get(first, Ph::Filesz) as usize;
+        assert!(new.ph_get(first, Ph::Filesz) as usize > old_end + 8);
+        old[old_end + 8] = 0x55;
+        rejected(
+            class,
+            &old,
+            &new,
+            "a load segment grew over bytes that were not zero padding",
+        );
+    }
+}
+
+#[test]
+fn an_added_program_header_of_another_type() {
+    for class in CLASSES {
+        // The appended PT_NOTE (the program has no note segment to join) made PT_DYNAMIC.
+        let (old, mut new) = without_section_headers(class, Options::default());
+        let added = new.phnum() - 1;
+        assert_eq!(new.ph_get(added, Ph::Type), u64::from(PT_NOTE));
+        new.ph_set(added, Ph::Type, 2);
+        rejected(
+            class,
+            &old,
+            &new,
+            "a program header other than PT_NOTE or PT_LOAD was added",
+        );
+    }
+}
+
+#[test]
+fn an_added_note_segment_not_mapped_at_its_address() {
+    for class in CLASSES {
+        let (old, mut new) = without_section_headers(class, Options::default());
+        let added = new.phnum() - 1;
+        let vaddr = new.ph_get(added, Ph::Vaddr);
+        new.ph_set(added, Ph::Vaddr, vaddr + 0x10_0000);
+        rejected(
+            class,
+            &old,
+            &new,
+            "a PT_NOTE is not mapped by a load segment at its address",
+        );
+    }
+}
