@@ -8,6 +8,8 @@
 //!
 //! It is not a general ELF library and never writes: see `object` for that.
 
+#![forbid(unsafe_code)]
+
 mod dlopen;
 mod error;
 mod notes;

@@ -8,6 +8,8 @@
 //! `.shstrtab` when it grows, moved `.interp`/note sections (and the `.symtab` entries that point into
 //! them), the notes, and zeroes where something moved away or a note was removed.
 
+#![forbid(unsafe_code)]
+
 pub mod check;
 mod draft;
 mod edit;

@@ -9,6 +9,8 @@
 //! [`compute`] derives both for one ELF object from the files present at build time. Writing them into
 //! the file is the injector's job; this crate only computes, encodes and decodes.
 
+#![forbid(unsafe_code)]
+
 mod cache;
 mod compute;
 mod fingerprint;

@@ -8,6 +8,8 @@
 //!
 //! Not modelled: `LD_PRELOAD`, audit modules, `dlopen` at run time, legacy hwcaps entries of ld.so.cache.
 
+#![forbid(unsafe_code)]
+
 mod candidate;
 mod ldsocache;
 mod paths;
