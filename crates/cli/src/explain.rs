@@ -48,8 +48,60 @@ pub struct Args {
 struct Output<'a> {
     file: &'a Path,
     loader: &'a LoaderProfile,
+    environment: &'a Assumed,
     #[serde(flatten)]
     report: &'a Report,
+}
+
+/// What the model assumed of the process: said in every output, since it changes the answer
+/// (`cargo run` alone sets LD_LIBRARY_PATH to its own directories).
+#[derive(Serialize)]
+struct Assumed {
+    library_path: Option<String>,
+    /// Where LD_LIBRARY_PATH came from: `option` (--library-path), `environment` or `none`.
+    library_path_from: &'static str,
+    secure: bool,
+    /// `off` (notes ignored), `notes` (those the files carry) or `computed`.
+    cache: &'static str,
+}
+
+impl Assumed {
+    fn of(args: &Args) -> Assumed {
+        let (library_path, from) = match (&args.library_path, std::env::var("LD_LIBRARY_PATH")) {
+            (Some(option), _) => (Some(option.clone()), "option"),
+            (None, Ok(value)) => (Some(value), "environment"),
+            (None, Err(_)) => (None, "none"),
+        };
+        Assumed {
+            // glibc ignores an empty LD_LIBRARY_PATH.
+            library_path: library_path.filter(|dirs| !dirs.is_empty()),
+            library_path_from: from,
+            secure: args.secure,
+            cache: match args.cache {
+                CacheArg::Off => "off",
+                CacheArg::Notes => "notes",
+                CacheArg::Computed => "computed",
+            },
+        }
+    }
+
+    /// One line for the text output.
+    fn line(&self) -> String {
+        let library_path = match (&self.library_path, self.library_path_from) {
+            (Some(dirs), "environment") => format!(
+                "LD_LIBRARY_PATH={dirs} (from the environment; --library-path '' leaves it out)"
+            ),
+            (Some(dirs), _) => format!("LD_LIBRARY_PATH={dirs} (--library-path)"),
+            (None, _) => "no LD_LIBRARY_PATH".to_string(),
+        };
+        let secure = if self.secure { ", secure mode" } else { "" };
+        let cache = match self.cache {
+            "off" => "notes ignored (a stock loader)",
+            "notes" => "the files' notes read",
+            _ => "the notes `ldcache embed` would write read",
+        };
+        format!("assuming: {library_path}{secure}; {cache}")
+    }
 }
 
 /// The model's settings for a cache mode.
@@ -66,11 +118,9 @@ pub fn run(args: &Args) -> Result<(), String> {
     let interpreter = interpreter_of(&info, args.loader.as_deref());
     let mut profiles = Profiles::default();
     let profile = profiles.get(&interpreter, &info);
+    let assumed = Assumed::of(args);
     let env = Environment {
-        library_path: args
-            .library_path
-            .clone()
-            .or_else(|| std::env::var("LD_LIBRARY_PATH").ok()),
+        library_path: assumed.library_path.clone(),
         secure: args.secure,
         cwd: std::env::current_dir().map_err(|e| format!("current directory: {e}"))?,
         cache: cache_mode(args.cache, &args.store),
@@ -80,6 +130,7 @@ pub fn run(args: &Args) -> Result<(), String> {
         let output = Output {
             file: &args.file,
             loader: profile,
+            environment: &assumed,
             report: &report,
         };
         println!(
@@ -87,6 +138,7 @@ pub fn run(args: &Args) -> Result<(), String> {
             serde_json::to_string_pretty(&output).expect("report serialises")
         );
     } else {
+        println!("{}", assumed.line());
         print_text(&report, profile, args.verbose);
     }
     Ok(())
