@@ -44,3 +44,20 @@ check () {
     failed=$((failed + 1))
   fi
 }
+
+# plan N: the number of checks the suite runs, said first. `summary` then fails the suite when
+# another number ran: a check skipped, or run twice, by a condition.
+plan () {
+  planned=$1
+  echo "plan: $1 checks"
+}
+
+# summary: "N passed, M failed"; false on a failure or a plan not kept.
+summary () {
+  echo "$passed passed, $failed failed"
+  if [[ -n ${planned-} ]] && ((passed + failed != planned)); then
+    echo "FAIL the plan: $planned checks planned, $((passed + failed)) ran"
+    return 1
+  fi
+  ((failed == 0))
+}

@@ -27,6 +27,7 @@ failed=0
 log () { printf '%s\n' "$*" >&2; }
 # shellcheck source=../lib.sh
 source "$here/../lib.sh"
+plan 15
 
 phase_start=$SECONDS
 # stamp WHAT: log how long the phase that ends here took.
@@ -233,5 +234,4 @@ if [[ ${LDCACHE_CORPUS_AUDIT:-} == 1 ]] &&
 fi
 
 log "run time $((SECONDS - start)) s"
-echo "$passed passed, $failed failed"
-((failed == 0))
+summary

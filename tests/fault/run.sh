@@ -16,6 +16,7 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 passed=0
 failed=0
+plan 3
 faulty=(env RUSTFLAGS="--cfg ldcache_fault" CARGO_TARGET_DIR="$cache/fault-target")
 
 # fails_with PATTERN LOG COMMAND...: COMMAND fails and LOG (its output) matches PATTERN.
@@ -51,5 +52,4 @@ check "with the defect, the fuzz target fails on the injector's own check" \
         -runs=100000 -max_len=65536 -timeout=10' fuzz "$cache/fault-fuzz-target" \
     "$work/corpus" "$work/seeds"
 
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+summary

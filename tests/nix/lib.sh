@@ -36,3 +36,20 @@ real_nix_setup() {
     # shellcheck disable=SC2034 # for the caller
     tree=$cache/auxolotl/auxolotl-core
 }
+
+# plan N: the number of checks the suite runs, said first. `summary` then fails the suite when
+# another number ran: a check skipped, or run twice, by a condition.
+plan() {
+    planned=$1
+    echo "plan: $1 checks"
+}
+
+# summary: "N passed, M failed"; false on a failure or a plan not kept.
+summary() {
+    echo "$passed passed, $failed failed"
+    if [[ -n ${planned-} ]] && ((passed + failed != planned)); then
+        echo "FAIL the plan: $planned checks planned, $((passed + failed)) ran"
+        return 1
+    fi
+    ((failed == 0))
+}

@@ -23,6 +23,7 @@ trap 'rm -rf "$work"' EXIT
 
 passed=0
 failed=0
+plan 25
 
 install_patchelf() {
     command -v patchelf >/dev/null && return
@@ -306,5 +307,4 @@ check "prebuilt tool: the stdenv (within its allowedRequisites) has it as its la
 check "prebuilt tool: prog runs, bin/prog and lib/libbaz.so have current notes, one summary line" \
     prebuilt_prog
 
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+summary

@@ -36,6 +36,7 @@ trap cleanup EXIT
 chmod 755 "$work"
 passed=0
 failed=0
+plan 17
 
 # make_store DIR: the fixture, under DIR/store.
 make_store() {
@@ -363,5 +364,4 @@ malformed() {
 }
 check "a malformed note: replaced by one run" malformed
 
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+summary
