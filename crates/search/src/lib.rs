@@ -15,12 +15,14 @@ mod ldsocache;
 mod paths;
 mod process;
 mod profile;
+mod report;
 
 pub use candidate::Opened;
 pub use ldsocache::{CacheError, LdSoCache};
 pub use paths::{decompose, expand, Tokens};
-pub use process::{simulate, Attempt, CacheMode, Environment, LoadedObject, Lookup, Report, Via};
+pub use process::{simulate, CacheMode, Environment};
 pub use profile::{default_interpreter, LoaderProfile};
+pub use report::{Attempt, LoadedObject, Lookup, Report, Via};
 
 use std::fmt;
 use std::path::Path;

@@ -6,14 +6,13 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use ldcache_elf::{ElfInfo, Linkage, DF_1_NODEFLIB};
-use serde::Serialize;
-
 use ldcache_note::{Cache, Place, Present, Rules, SearchTag};
 
 use crate::candidate::{self, Expected, Opened, EACCES, ENOENT};
 use crate::ldsocache::{self, LdSoCache};
 use crate::paths::{self, Tokens};
 use crate::profile::LoaderProfile;
+use crate::report::{Attempt, LoadedObject, Lookup, Report, Via};
 use crate::Error;
 
 /// The parts of the process environment that steer the search.
@@ -41,86 +40,32 @@ pub enum CacheMode {
     Computed(Rules),
 }
 
-/// Which step of the search found a library.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Via {
-    /// `DT_RPATH` of the requesting object, its loaders, or the main program.
-    Rpath,
-    LdLibraryPath,
-    /// `DT_RUNPATH` of the requesting object.
-    Runpath,
-    LdSoCache,
-    /// The loader's default directories.
-    Default,
-    /// An object already loaded under this name or soname: no search.
-    AlreadyLoaded,
-    /// The name contains `/` and is opened as written.
-    Path,
-    /// The requesting object's resolution-cache note.
-    Note,
-}
-
-/// One file the loader tries.
-#[derive(Debug, Clone, Serialize)]
-pub struct Attempt {
-    pub path: String,
-    pub via: Via,
-    #[serde(flatten)]
-    pub opened: Opened,
-    /// The directory `stat` that followed a miss, when it was needed: `true` if it failed.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub dir_stat_failed: Option<bool>,
-}
-
-/// The search for one `DT_NEEDED` name.
-#[derive(Debug, Clone, Serialize)]
-pub struct Lookup {
-    pub soname: String,
-    /// The file the loader uses (for `already_loaded`, that object's name).
-    pub resolved: Option<String>,
-    pub via: Option<Via>,
-    /// Failing `open` and `stat` calls this search makes.
-    pub failed_lookups: u32,
-    pub attempts: Vec<Attempt>,
-    /// Why the loader stops, when it does (library not found, bad candidate).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
-}
-
-/// One loaded object and the searches for its needs.
-#[derive(Debug, Clone, Serialize)]
-pub struct LoadedObject {
+/// One loaded object as the engine sees it: what the report shows ([`LoadedObject`]) and what
+/// the search needs of it.
+struct Object {
     /// The name the loader opened it by (`l_name`); for the main program, the path given.
-    pub path: String,
-    /// What the loader makes of the object's resolution cache (absent when it has none).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub note: Option<String>,
-    pub needed: Vec<Lookup>,
-    #[serde(skip)]
-    pub info: ElfInfo,
-    #[serde(skip)]
+    path: String,
+    note: Option<String>,
+    needed: Vec<Lookup>,
+    info: ElfInfo,
     cache: Option<(Cache, SearchTag)>,
-    #[serde(skip)]
     loader: Option<usize>,
-    #[serde(skip)]
     names: Vec<String>,
-    #[serde(skip)]
     id: Option<FileId>,
     /// `$ORIGIN`: the directory the object was loaded from.
-    #[serde(skip)]
     origin: Option<String>,
-    #[serde(skip)]
     rpath: Option<Vec<usize>>,
-    #[serde(skip)]
     runpath: Option<Vec<usize>>,
 }
 
-/// The whole start-up: objects in load order.
-#[derive(Debug, Clone, Serialize)]
-pub struct Report {
-    pub objects: Vec<LoadedObject>,
-    pub failed_lookups: u32,
+impl From<Object> for LoadedObject {
+    fn from(object: Object) -> LoadedObject {
+        LoadedObject {
+            path: object.path,
+            note: object.note,
+            needed: object.needed,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -185,7 +130,11 @@ pub fn simulate(main: &Path, profile: &LoaderProfile, env: &Environment) -> Resu
         .map(|l| l.failed_lookups)
         .sum();
     Ok(Report {
-        objects: process.objects,
+        objects: process
+            .objects
+            .into_iter()
+            .map(LoadedObject::from)
+            .collect(),
         failed_lookups,
     })
 }
@@ -202,9 +151,9 @@ struct Process<'a> {
     ld_so_cache: CacheState,
     /// The loader's `errno` carries over between calls and decides whether a walk goes on.
     errno: i32,
-    objects: Vec<LoadedObject>,
+    objects: Vec<Object>,
     /// The loader itself: matched by name and soname, never reported.
-    rtld: Option<LoadedObject>,
+    rtld: Option<Object>,
 }
 
 impl<'a> Process<'a> {
@@ -314,7 +263,7 @@ impl<'a> Process<'a> {
             std::fs::metadata(&path).ok().map(|m| (m.dev(), m.ino()))
         });
         let (cache, note) = self.cache_of(&info);
-        self.objects.push(LoadedObject {
+        self.objects.push(Object {
             path,
             note,
             needed: Vec::new(),
@@ -362,7 +311,7 @@ impl<'a> Process<'a> {
         use std::os::unix::fs::MetadataExt;
         let id = std::fs::metadata(&path).ok().map(|m| (m.dev(), m.ino()));
         if let Some(info) = info {
-            self.rtld = Some(LoadedObject {
+            self.rtld = Some(Object {
                 path: path.clone(),
                 note: None,
                 needed: Vec::new(),
