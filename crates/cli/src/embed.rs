@@ -16,6 +16,7 @@ use serde::Serialize;
 use crate::common::StoreArgs;
 use crate::copy::Copy;
 use crate::mapped::Mapped;
+use crate::refusal::Kind;
 use crate::replace::{Failure, Original};
 use crate::walk::{regular_files, Found};
 
@@ -60,7 +61,7 @@ pub enum Outcome {
     /// The file already was as it should be: not written.
     Unchanged,
     Skipped(&'static str),
-    Refused(String),
+    Refused(Kind, String),
 }
 
 #[derive(Serialize, Default)]
@@ -72,12 +73,20 @@ struct Summary {
     skipped: usize,
     skipped_reasons: BTreeMap<&'static str, usize>,
     refused: Vec<Refused>,
-    errors: Vec<Refused>,
+    refused_kinds: BTreeMap<Kind, usize>,
+    errors: Vec<Failed>,
     seconds: f64,
 }
 
 #[derive(Serialize)]
 struct Refused {
+    path: PathBuf,
+    kind: Kind,
+    reason: String,
+}
+
+#[derive(Serialize)]
+struct Failed {
     path: PathBuf,
     reason: String,
 }
@@ -85,13 +94,13 @@ struct Refused {
 pub fn run_embed(args: &EmbedArgs) -> Result<(), String> {
     let rules = args.store.rules();
     let summary = process(&args.paths, args.jobs, |found| embed_file(found, &rules))?;
-    report(&summary, args.json, "cached");
+    report(&summary, args.json, Command::Embed);
     finish(&summary, args.strict)
 }
 
 pub fn run_strip(args: &StripArgs) -> Result<(), String> {
     let summary = process(&args.paths, args.jobs, strip_file)?;
-    report(&summary, args.json, "removed");
+    report(&summary, args.json, Command::Strip);
     finish(&summary, false)
 }
 
@@ -140,8 +149,11 @@ fn process(
                 summary.skipped += 1;
                 *summary.skipped_reasons.entry(reason).or_default() += 1;
             }
-            Ok(Outcome::Refused(reason)) => summary.refused.push(Refused { path, reason }),
-            Err(error) => summary.errors.push(Refused {
+            Ok(Outcome::Refused(kind, reason)) => {
+                *summary.refused_kinds.entry(kind).or_default() += 1;
+                summary.refused.push(Refused { path, kind, reason });
+            }
+            Err(error) => summary.errors.push(Failed {
                 path,
                 reason: error.to_string(),
             }),
@@ -151,7 +163,14 @@ fn process(
     Ok(summary)
 }
 
-fn report(summary: &Summary, json: bool, done: &str) {
+/// Which command a summary is of: what it counts as done.
+#[derive(Clone, Copy)]
+enum Command {
+    Embed,
+    Strip,
+}
+
+fn report(summary: &Summary, json: bool, command: Command) {
     if json {
         println!(
             "{}",
@@ -183,20 +202,20 @@ fn report(summary: &Summary, json: bool, done: &str) {
             .map(|(r, n)| (r.to_string(), *n))
             .collect(),
     );
-    let mut refused_by: BTreeMap<&str, usize> = BTreeMap::new();
-    for r in &summary.refused {
-        *refused_by.entry(&r.reason).or_default() += 1;
-    }
     let refused = reasons(
-        refused_by
-            .into_iter()
-            .map(|(r, n)| (r.to_string(), n))
+        summary
+            .refused_kinds
+            .iter()
+            .map(|(kind, n)| (kind.words().to_string(), *n))
             .collect(),
     );
-    let (done_count, other) = if done == "cached" {
-        (summary.cached, format!(", {} removed", summary.removed))
-    } else {
-        (summary.removed, String::new())
+    let (done_count, done, other) = match command {
+        Command::Embed => (
+            summary.cached,
+            "cached",
+            format!(", {} removed", summary.removed),
+        ),
+        Command::Strip => (summary.removed, "removed", String::new()),
     };
     eprintln!(
         "ldcache: {} files: {done_count} {done}{other}, {} unchanged, {} skipped{skipped}, {} refused{refused}, {:.2} s",
@@ -258,7 +277,12 @@ fn embed_mapped(
 ) -> io::Result<Outcome> {
     let info = match ldcache_elf::parse(data) {
         Ok(info) => info,
-        Err(error) => return Ok(Outcome::Refused(format!("unreadable ELF: {error}"))),
+        Err(error) => {
+            return Ok(Outcome::Refused(
+                Kind::Unreadable,
+                format!("unreadable ELF: {error}"),
+            ))
+        }
     };
     let noted = has_note(&info);
     let payload = match skip_reason(&info) {
@@ -298,7 +322,7 @@ fn settled(original: &Original, outcome: Outcome) -> io::Result<Outcome> {
         return Ok(outcome);
     }
     Ok(match original.change()? {
-        Some(change) => Outcome::Refused(change.to_string()),
+        Some(change) => Outcome::Refused(Kind::Changed, change.to_string()),
         None => outcome,
     })
 }
@@ -328,10 +352,13 @@ fn apply(
             let edit = Edit::within(data, &new.bytes, &new.written);
             match original.replace(&found.path, &found.links, &edit) {
                 Ok(()) => Ok(done),
-                Err(Failure::Refused(reason)) => Ok(Outcome::Refused(reason)),
+                Err(Failure::Refused(kind, reason)) => Ok(Outcome::Refused(kind, reason)),
                 Err(Failure::Io(error)) => Err(error),
             }
         }
-        Err(refusal) => Ok(Outcome::Refused(refusal.to_string())),
+        Err(refusal) => Ok(Outcome::Refused(
+            refusal.kind().into(),
+            refusal.reason().to_string(),
+        )),
     }
 }

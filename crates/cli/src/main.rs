@@ -6,6 +6,7 @@ mod copy;
 mod embed;
 mod explain;
 mod mapped;
+mod refusal;
 mod replace;
 mod show;
 mod sigbus;

@@ -28,6 +28,8 @@ use std::mem::MaybeUninit;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::os::unix::io::{AsRawFd, FromRawFd, RawFd};
+
+use crate::refusal::Kind;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -35,8 +37,9 @@ use ldcache_inject::Edit;
 
 /// Why a file was not replaced although nothing failed: it is left as it was.
 pub enum Failure {
-    /// A refusal, with the reason: the file changed under us, or its metadata cannot be kept.
-    Refused(String),
+    /// A refusal, with the reason: the file changed under us (`Kind::Changed`), or its metadata
+    /// cannot be kept (`Kind::Metadata`).
+    Refused(Kind, String),
     /// The system failed (no space, I/O error, permissions on the directory, ...).
     Io(io::Error),
 }
@@ -112,13 +115,14 @@ impl Original {
         let mut new = NewFile::create(&place.dir)?;
         if !copy_contents(&self.file, &new.file, self.len())? {
             return Err(Failure::Refused(
+                Kind::Changed,
                 "its size changed while it was being processed".into(),
             ));
         }
         edit.write_to(&new.file)?;
         keep_metadata(&self.file, &self.stat, &new.file)?;
         if let Some(change) = self.change_since(&self.stat)? {
-            return Err(Failure::Refused(change.into()));
+            return Err(Failure::Refused(Kind::Changed, change.into()));
         }
         self.swap_in(&place, new.name(&place.dir)?, &self.stat)?;
         for link in links {
@@ -126,8 +130,8 @@ impl Original {
             let temporary = Temporary::link(&new.file, &link_place.dir)?;
             self.swap_in(&link_place, temporary, &self.stat)
                 .map_err(|failure| match failure {
-                    Failure::Refused(why) => {
-                        Failure::Refused(format!("{why} (its hard link {})", link.display()))
+                    Failure::Refused(kind, why) => {
+                        Failure::Refused(kind, format!("{why} (its hard link {})", link.display()))
                     }
                     io => io,
                 })?;
@@ -159,7 +163,7 @@ impl Original {
                         temporary.keep();
                         return Err(error.into());
                     }
-                    return Err(Failure::Refused(change.into()));
+                    return Err(Failure::Refused(Kind::Changed, change.into()));
                 }
                 Ok(())
             }
@@ -167,11 +171,12 @@ impl Original {
             Err(error) if matches!(error.raw_os_error(), Some(libc::EINVAL | libc::ENOSYS)) => {
                 if !self.is(&fstatat(dir, &place.name)?) {
                     return Err(Failure::Refused(
+                        Kind::Changed,
                         "another file took its name while it was being processed".into(),
                     ));
                 }
                 if let Some(change) = self.change_since(then)? {
-                    return Err(Failure::Refused(change.into()));
+                    return Err(Failure::Refused(Kind::Changed, change.into()));
                 }
                 rename(dir, &temporary.name, &place.name)?;
                 temporary.keep();
@@ -430,16 +435,22 @@ fn keep_metadata(from: &File, stat: &libc::stat, to: &File) -> Result<(), Failur
     // The kernel drops a set-group-ID bit silently for a caller outside the group.
     let got = fstat(target)?;
     if (got.st_mode & 0o7777, got.st_uid, got.st_gid) != (mode, stat.st_uid, stat.st_gid) {
-        return Err(Failure::Refused(format!(
-            "the new version cannot keep its mode {mode:o} and owner {}:{}",
-            stat.st_uid, stat.st_gid
-        )));
+        return Err(Failure::Refused(
+            Kind::Metadata,
+            format!(
+                "the new version cannot keep its mode {mode:o} and owner {}:{}",
+                stat.st_uid, stat.st_gid
+            ),
+        ));
     }
     Ok(())
 }
 
 fn refused(what: &str, error: io::Error) -> Failure {
-    Failure::Refused(format!("the new version cannot keep {what}: {error}"))
+    Failure::Refused(
+        Kind::Metadata,
+        format!("the new version cannot keep {what}: {error}"),
+    )
 }
 
 fn attribute(name: &CStr) -> String {

@@ -221,6 +221,12 @@ fn refusals_are_reported_and_leave_the_file_alone() {
             .contains("unreadable ELF"),
         "{refused:?}"
     );
+    // Counted by kind.
+    assert_eq!(refused[0]["kind"], "unreadable");
+    assert_eq!(
+        summary["refused_kinds"],
+        serde_json::json!({ "unreadable": 1 })
+    );
     assert_eq!(std::fs::read(&path).unwrap(), broken);
     let (ok, _, stderr) = ldcache(
         &["embed", "--strict", &store_arg(&fixture)],

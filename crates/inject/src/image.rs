@@ -94,18 +94,20 @@ impl Image {
         match FileKind::parse(data) {
             Ok(FileKind::Elf32) => Self::parse_as::<FileHeader32<Endianness>>(data),
             Ok(FileKind::Elf64) => Self::parse_as::<FileHeader64<Endianness>>(data),
-            _ => Err(Refusal::new("not an ELF file")),
+            _ => Err(Refusal::unsupported("not an ELF file")),
         }
     }
 
     fn parse_as<Elf: FileHeader<Endian = Endianness>>(data: &[u8]) -> Result<Image, Refusal> {
-        let invalid = |e: object::read::Error| Refusal::new(format!("malformed ELF: {e}"));
+        let invalid = |e: object::read::Error| Refusal::unsupported(format!("malformed ELF: {e}"));
         let header = Elf::parse(data).map_err(invalid)?;
         let endian = header.endian().map_err(invalid)?;
         // Extended numbering (more than 0xfff0 sections, or PN_XNUM program headers) is not handled.
         let phnum = header.e_phnum(endian);
         if phnum == 0xffff || (header.e_shnum(endian) == 0 && header.e_shoff(endian).into() != 0) {
-            return Err(Refusal::new("extended section or segment numbering"));
+            return Err(Refusal::unsupported(
+                "extended section or segment numbering",
+            ));
         }
         let segments = header
             .program_headers(endian, data)
@@ -141,7 +143,9 @@ impl Image {
             .collect();
         let shstrndx = usize::from(header.e_shstrndx(endian).0);
         if !sections.is_empty() && shstrndx >= sections.len() {
-            return Err(Refusal::new("section name table index out of range"));
+            return Err(Refusal::unsupported(
+                "section name table index out of range",
+            ));
         }
         let image = Image {
             is_64: header.is_class_64(),
@@ -159,10 +163,12 @@ impl Image {
         if image.phentsize != phentsize
             || (image.shentsize != shentsize && !image.sections.is_empty())
         {
-            return Err(Refusal::new("unusual program or section header size"));
+            return Err(Refusal::unsupported(
+                "unusual program or section header size",
+            ));
         }
         if !image.segments.iter().any(|s| s.p_type == PT_LOAD) {
-            return Err(Refusal::new("no load segment"));
+            return Err(Refusal::unsupported("no load segment"));
         }
         image.check_sizes(data.len() as u64)?;
         // Names are offsets into a string table that starts with an empty string; anything else
@@ -182,10 +188,12 @@ impl Image {
                 || !ends_terminated
                 || !names_inside
             {
-                return Err(Refusal::new("malformed section name table"));
+                return Err(Refusal::unsupported("malformed section name table"));
             }
         } else if !image.sections.is_empty() {
-            return Err(Refusal::new("sections without a section name table"));
+            return Err(Refusal::unsupported(
+                "sections without a section name table",
+            ));
         }
         Ok(image)
     }
@@ -196,24 +204,26 @@ impl Image {
         let address_space = if self.is_64 { u64::MAX } else { 1 << 32 };
         for s in &self.segments {
             if s.vaddr.saturating_add(s.memsz) > address_space {
-                return Err(Refusal::new("a segment reaches past the address space"));
+                return Err(Refusal::unsupported(
+                    "a segment reaches past the address space",
+                ));
             }
             if !fits(s.offset, s.filesz)
                 || s.vaddr.checked_add(s.memsz).is_none()
                 || s.filesz > s.memsz && s.p_type == PT_LOAD
             {
-                return Err(Refusal::new("a segment lies outside the file"));
+                return Err(Refusal::unsupported("a segment lies outside the file"));
             }
         }
         let table = self.phoff..self.phoff + self.phdr_table_size();
         for s in &self.sections {
             if !fits(s.offset, s.file_size()) {
-                return Err(Refusal::new("a section lies outside the file"));
+                return Err(Refusal::unsupported("a section lies outside the file"));
             }
             let overlaps =
                 |r: std::ops::Range<u64>| s.offset < r.end && s.offset + s.file_size() > r.start;
             if s.file_size() > 0 && (overlaps(0..self.ehsize()) || overlaps(table.clone())) {
-                return Err(Refusal::new(
+                return Err(Refusal::unsupported(
                     "a section overlaps the ELF or program headers",
                 ));
             }

@@ -40,23 +40,58 @@ impl Output for Vec<u8> {
     }
 }
 
-/// Why a file was left untouched.
+/// Why a file was left untouched: its kind, and the reason in words.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Refusal(String);
+pub struct Refusal {
+    kind: RefusalKind,
+    reason: String,
+}
+
+/// What kind of file the injector refuses, for counting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum RefusalKind {
+    /// Headers it does not take: malformed, inconsistent, or of a shape it does not handle.
+    Unsupported,
+    /// No place for the note without moving what must not move.
+    NoRoom,
+    /// Its own output failed the oracle: a defect of the injector, never of the file.
+    SelfCheck,
+}
 
 impl Refusal {
-    pub(crate) fn new(reason: impl Into<String>) -> Refusal {
-        Refusal(reason.into())
+    pub(crate) fn unsupported(reason: impl Into<String>) -> Refusal {
+        Refusal {
+            kind: RefusalKind::Unsupported,
+            reason: reason.into(),
+        }
+    }
+
+    pub(crate) fn no_room(reason: impl Into<String>) -> Refusal {
+        Refusal {
+            kind: RefusalKind::NoRoom,
+            reason: reason.into(),
+        }
+    }
+
+    pub(crate) fn self_check(reason: impl Into<String>) -> Refusal {
+        Refusal {
+            kind: RefusalKind::SelfCheck,
+            reason: reason.into(),
+        }
+    }
+
+    pub fn kind(&self) -> RefusalKind {
+        self.kind
     }
 
     pub fn reason(&self) -> &str {
-        &self.0
+        &self.reason
     }
 }
 
 impl fmt::Display for Refusal {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(&self.reason)
     }
 }
 

@@ -56,7 +56,7 @@ pub fn rewrite_into<O: Output>(
 ) -> Result<Option<Rewritten<O>>, Refusal> {
     let mut image = Image::parse(data)?;
     if image.e_type != ET_EXEC && image.e_type != ET_DYN {
-        return Err(Refusal::new("not an executable or shared object"));
+        return Err(Refusal::unsupported("not an executable or shared object"));
     }
     // The headers are rewritten; a segment whose contents include them would change.
     let (ehsize, phoff) = (image.ehsize(), image.phoff);
@@ -81,7 +81,7 @@ pub fn rewrite_into<O: Output>(
     }
     let covers_headers = image.segments.iter().any(on_headers);
     if covers_headers {
-        return Err(Refusal::new(
+        return Err(Refusal::unsupported(
             "a note or interpreter segment covers the headers",
         ));
     }
@@ -90,7 +90,7 @@ pub fn rewrite_into<O: Output>(
             && (s.offset != image.phoff || s.filesz != image.phdr_table_size() || !image.maps(s))
     });
     if phdr_mismatch {
-        return Err(Refusal::new(
+        return Err(Refusal::unsupported(
             "PT_PHDR does not describe the program header table",
         ));
     }
@@ -125,7 +125,7 @@ pub fn rewrite_into<O: Output>(
     let written = merged(written);
     // The last line of defence: what the oracle would reject is never written.
     check_within(data, &bytes, &written)
-        .map_err(|e| Refusal::new(format!("{SELF_CHECK_FAILED}: {e}")))?;
+        .map_err(|e| Refusal::self_check(format!("{SELF_CHECK_FAILED}: {e}")))?;
     Ok(Some(Rewritten { bytes, written }))
 }
 
@@ -156,8 +156,9 @@ fn find_slot(image: &Image, data: &[u8]) -> Result<Option<Slot>, Refusal> {
             return Ok(None);
         };
         let section = image.sections[index];
-        let note = covering_note(section.offset, section.size)
-            .ok_or_else(|| Refusal::new("the existing note section is not covered by a PT_NOTE"))?;
+        let note = covering_note(section.offset, section.size).ok_or_else(|| {
+            Refusal::unsupported("the existing note section is not covered by a PT_NOTE")
+        })?;
         return Ok(Some(Slot {
             offset: section.offset,
             size: section.size,
@@ -292,7 +293,9 @@ impl<'a, O: Output> Editor<'a, O> {
             self.image.segments[slot.note].filesz = kept;
             self.image.segments[slot.note].memsz = kept;
         } else {
-            return Err(Refusal::new("the note sits in the middle of a PT_NOTE"));
+            return Err(Refusal::unsupported(
+                "the note sits in the middle of a PT_NOTE",
+            ));
         }
         for load in self
             .image
@@ -312,7 +315,7 @@ impl<'a, O: Output> Editor<'a, O> {
         }
         if let Some(index) = slot.section.filter(|_| !keep_header) {
             if index + 1 != self.image.sections.len() {
-                return Err(Refusal::new(
+                return Err(Refusal::unsupported(
                     "the note's section header is not the last one",
                 ));
             }
@@ -431,7 +434,7 @@ impl<'a, O: Output> Editor<'a, O> {
             .checked_next_multiple_of(page)
             .map(|v| v + offset % page)
             .filter(|v| self.image.is_64 || *v < 1 << 31)
-            .ok_or_else(|| Refusal::new("no address space left for a new segment"))?;
+            .ok_or_else(|| Refusal::no_room("no address space left for a new segment"))?;
         Ok(Target::NewLoad {
             offset,
             vaddr,
@@ -521,7 +524,7 @@ impl<'a, O: Output> Editor<'a, O> {
         let old_vaddr = self.vaddr_of(piece.offset)?;
         let new_vaddr = target.vaddr_at(at);
         if new_vaddr % piece.align != old_vaddr % piece.align {
-            return Err(Refusal::new(
+            return Err(Refusal::no_room(
                 "the free room is not aligned like the section to move",
             ));
         }
@@ -539,7 +542,7 @@ impl<'a, O: Output> Editor<'a, O> {
             let overlaps =
                 segment.offset < piece.offset + piece.size && segment.file_end() > piece.offset;
             if inside && segment.vaddr != mapped_at(segment.offset) {
-                return Err(Refusal::new(
+                return Err(Refusal::unsupported(
                     "a segment's address does not match where it is loaded",
                 ));
             }
@@ -553,7 +556,7 @@ impl<'a, O: Output> Editor<'a, O> {
                     .wrapping_add(new_address);
                 segment.vaddr = new_address;
             } else if overlaps {
-                return Err(Refusal::new(
+                return Err(Refusal::no_room(
                     "a segment other than PT_INTERP or PT_NOTE covers a section to move",
                 ));
             }
@@ -567,17 +570,17 @@ impl<'a, O: Output> Editor<'a, O> {
             let overlaps = section.offset < piece.offset + piece.size
                 && section.offset + section.file_size() > piece.offset;
             if overlaps && !within(section.offset, section.size) {
-                return Err(Refusal::new("a section straddles the range to move"));
+                return Err(Refusal::no_room("a section straddles the range to move"));
             }
             let movable =
                 section.sh_type == SHT_NOTE || section.sh_type == SHT_PROGBITS && is_interp;
             if overlaps && !movable {
-                return Err(Refusal::new(
+                return Err(Refusal::no_room(
                     "a section other than .interp or a note lies in the range to move",
                 ));
             }
             if overlaps && section.addr != mapped_at(section.offset) {
-                return Err(Refusal::new(
+                return Err(Refusal::unsupported(
                     "a section's address does not match where it is loaded",
                 ));
             }
@@ -624,7 +627,7 @@ impl<'a, O: Output> Editor<'a, O> {
                     continue;
                 }
                 if table.sh_type == SHT_DYNSYM {
-                    return Err(Refusal::new(
+                    return Err(Refusal::no_room(
                         "a dynamic symbol is defined in a section to move",
                     ));
                 }
@@ -650,7 +653,7 @@ impl<'a, O: Output> Editor<'a, O> {
             .iter()
             .find(|s| s.p_type == PT_LOAD && s.contains_file_range(offset, 1))
             .map(|s| s.vaddr + (offset - s.offset))
-            .ok_or_else(|| Refusal::new("a section to move is not in a load segment"))
+            .ok_or_else(|| Refusal::unsupported("a section to move is not in a load segment"))
     }
 
     /// Encodes the headers into the new bytes and zeroes what moved away.
@@ -706,7 +709,7 @@ fn pick(gaps: &[Gap], pieces: &[Piece], len: u64) -> Result<Gap, Refusal> {
     gaps.iter()
         .copied()
         .find(|g| layout_end(g.offset, pieces, len) - g.offset <= g.len)
-        .ok_or_else(|| Refusal::new("no free room after a read-only load segment"))
+        .ok_or_else(|| Refusal::no_room("no free room after a read-only load segment"))
 }
 
 /// Where the pieces, then notes of `len` bytes, end when laid out from `start` as `place` does.

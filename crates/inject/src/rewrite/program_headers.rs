@@ -85,9 +85,9 @@ impl<O: Output> Editor<'_, O> {
             .iter()
             .filter(|s| s.p_type == PT_LOAD)
             .min_by_key(|s| s.vaddr)
-            .ok_or_else(|| Refusal::new("no load segment"))?;
+            .ok_or_else(|| Refusal::unsupported("no load segment"))?;
         if !first_load.contains_file_range(image.phoff, needed_end - image.phoff) {
-            return Err(Refusal::new(
+            return Err(Refusal::no_room(
                 "the program header table is not at the start of the first load segment",
             ));
         }
@@ -117,7 +117,9 @@ impl<O: Output> Editor<'_, O> {
                 break;
             }
             if piece.offset < covered {
-                return Err(Refusal::new("overlapping note or interpreter segments"));
+                return Err(Refusal::unsupported(
+                    "overlapping note or interpreter segments",
+                ));
             }
             // Only dead bytes may lie between the pieces.
             if !self.is_dead(covered, piece.offset) {
@@ -130,7 +132,7 @@ impl<O: Output> Editor<'_, O> {
             covered = needed_end;
         }
         if covered < needed_end {
-            return Err(Refusal::new("no room for more program headers"));
+            return Err(Refusal::no_room("no room for more program headers"));
         }
         // Nothing else may live in the range the table grows into.
         let foreign = image.sections.iter().any(|s| {
@@ -142,7 +144,7 @@ impl<O: Output> Editor<'_, O> {
                     .any(|p| s.offset >= p.offset && s.offset + s.size <= p.offset + p.size)
         });
         if foreign {
-            return Err(Refusal::new(
+            return Err(Refusal::no_room(
                 "a section other than .interp or a note follows the program headers",
             ));
         }
