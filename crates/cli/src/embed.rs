@@ -7,7 +7,7 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use ldcache_elf::{ElfInfo, Linkage};
+use ldcache_elf::{ElfInfo, Linkage, ET_DYN, ET_EXEC};
 use ldcache_inject::{rewrite_into, Edit, Output};
 use ldcache_note::Rules;
 use rayon::prelude::*;
@@ -253,7 +253,9 @@ fn skip_reason(info: &ElfInfo) -> Option<&'static str> {
         Linkage::Relocatable => Some("relocatable"),
         Linkage::Static | Linkage::StaticPie => Some("static"),
         Linkage::SeparateDebug => Some("separate debug file"),
-        Linkage::Dynamic if !matches!(info.header.e_type, 2 | 3) => Some("not loadable"),
+        Linkage::Dynamic if ![ET_EXEC, ET_DYN].contains(&info.header.e_type) => {
+            Some("not loadable")
+        }
         Linkage::Dynamic if info.dynamic.needed.is_empty() => Some("no DT_NEEDED"),
         Linkage::Dynamic if info.search_path().is_none() => Some("no search path"),
         Linkage::Dynamic => None,

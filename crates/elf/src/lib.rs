@@ -84,9 +84,13 @@ pub struct Dynamic {
 }
 
 /// `DT_FLAGS_1` bit: do not search the default directories or use ld.so.cache for this object's needs.
-pub const DF_1_NODEFLIB: u64 = 0x800;
+pub const DF_1_NODEFLIB: u64 = object::elf::DF_1_NODEFLIB.0;
 /// `DT_FLAGS_1` bit: the object is a position-independent executable.
-pub const DF_1_PIE: u64 = 0x0800_0000;
+pub const DF_1_PIE: u64 = object::elf::DF_1_PIE.0;
+/// `e_type` of an executable.
+pub const ET_EXEC: u16 = object::elf::ET_EXEC.0;
+/// `e_type` of a shared object or position-independent executable.
+pub const ET_DYN: u16 = object::elf::ET_DYN.0;
 
 /// Everything this project reads from one ELF file.
 #[derive(Debug, Clone, Serialize)]

@@ -43,8 +43,8 @@
 use std::ops::Range;
 
 use crate::image::{
-    Image, Segment, PT_GNU_PROPERTY, PT_INTERP, PT_LOAD, PT_NOTE, PT_NULL, PT_PHDR, SHF_ALLOC,
-    SHT_DYNSYM, SHT_NOTE, SHT_SYMTAB,
+    Image, Segment, ET_DYN, PF_R, PT_GNU_PROPERTY, PT_INTERP, PT_LOAD, PT_NOTE, PT_NULL, PT_PHDR,
+    SHF_ALLOC, SHT_DYNSYM, SHT_NOTE, SHT_SYMTAB,
 };
 use crate::SECTION_NAME;
 
@@ -531,7 +531,7 @@ fn check_segments(
             // A load segment of the notes' own: read-only, past the old end of the file and above
             // every old segment's addresses, mapped at an address congruent with its offset.
             PT_LOAD => {
-                let sound = t.flags == 4
+                let sound = t.flags == PF_R
                     && t.offset >= old.len() as u64
                     && t.vaddr >= old_top
                     && t.align.is_power_of_two()
@@ -580,7 +580,7 @@ fn check_growth(
         return Err("a load segment grew over bytes that were not zero padding".into());
     }
     let grown = b.segments[index];
-    if grown.flags & 4 == 0 {
+    if grown.flags & PF_R == 0 {
         return Err("a load segment that is not readable grew".into());
     }
     let delta = grown.vaddr.wrapping_sub(grown.offset);
@@ -789,7 +789,7 @@ fn check_vacated(a: &Image, old: &[u8], b: &Image, new: &[u8]) -> Result<(), Str
 /// The program header table may move only in a shared library (no interpreter: the kernel never
 /// maps it), past the old end of the file, into a load segment that maps it at its address.
 fn check_moved_table(b: &Image, old_len: u64) -> Result<(), String> {
-    if b.e_type != 3 || b.segments.iter().any(|s| s.p_type == PT_INTERP) {
+    if b.e_type != ET_DYN || b.segments.iter().any(|s| s.p_type == PT_INTERP) {
         return Err("the program header table of a program moved".into());
     }
     let size = b.phdr_table_size();

@@ -1,29 +1,33 @@
 //! The headers of an ELF file as plain numbers, read with `object` for any class and byte order, and
 //! encoded back field by field.
 
-use object::elf::{FileHeader32, FileHeader64};
+use object::elf::{self, FileHeader32, FileHeader64};
 use object::read::elf::{FileHeader, ProgramHeader, SectionHeader};
 use object::{Endianness, FileKind};
 
 use crate::Refusal;
 
-pub const PT_NULL: u32 = 0;
-pub const PT_LOAD: u32 = 1;
-pub const PT_DYNAMIC: u32 = 2;
-pub const PT_INTERP: u32 = 3;
-pub const PT_NOTE: u32 = 4;
-pub const PT_PHDR: u32 = 6;
-pub const PT_GNU_PROPERTY: u32 = 0x6474_e553;
-pub const PF_W: u32 = 2;
-pub const PF_X: u32 = 1;
-pub const PF_R: u32 = 4;
-pub const SHT_NOTE: u32 = 7;
-pub const SHT_NOBITS: u32 = 8;
-pub const SHT_PROGBITS: u32 = 1;
-pub const SHT_SYMTAB: u32 = 2;
-pub const SHT_STRTAB: u32 = 3;
-pub const SHT_DYNSYM: u32 = 11;
-pub const SHF_ALLOC: u64 = 2;
+// The ELF constants the injector uses, as plain numbers (the headers are read into numbers),
+// with their values from `object::elf`.
+pub const PT_NULL: u32 = elf::PT_NULL.0;
+pub const PT_LOAD: u32 = elf::PT_LOAD.0;
+pub const PT_DYNAMIC: u32 = elf::PT_DYNAMIC.0;
+pub const PT_INTERP: u32 = elf::PT_INTERP.0;
+pub const PT_NOTE: u32 = elf::PT_NOTE.0;
+pub const PT_PHDR: u32 = elf::PT_PHDR.0;
+pub const PT_GNU_PROPERTY: u32 = elf::PT_GNU_PROPERTY.0;
+pub const PF_W: u32 = elf::PF_W.0;
+pub const PF_X: u32 = elf::PF_X.0;
+pub const PF_R: u32 = elf::PF_R.0;
+pub const SHT_NOTE: u32 = elf::SHT_NOTE.0;
+pub const SHT_NOBITS: u32 = elf::SHT_NOBITS.0;
+pub const SHT_PROGBITS: u32 = elf::SHT_PROGBITS.0;
+pub const SHT_SYMTAB: u32 = elf::SHT_SYMTAB.0;
+pub const SHT_STRTAB: u32 = elf::SHT_STRTAB.0;
+pub const SHT_DYNSYM: u32 = elf::SHT_DYNSYM.0;
+pub const SHF_ALLOC: u64 = elf::SHF_ALLOC.0;
+pub const ET_EXEC: u16 = elf::ET_EXEC.0;
+pub const ET_DYN: u16 = elf::ET_DYN.0;
 
 /// One program header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -280,7 +284,7 @@ impl Image {
     /// size, a note of type `NT_GNU_PROPERTY_TYPE_0` named `GNU`. Without one the loader ignores
     /// the segment (`_dl_process_pt_gnu_property`).
     pub fn holds_property_note(&self, data: &[u8], segment: &Segment) -> bool {
-        const NT_GNU_PROPERTY_TYPE_0: u64 = 5;
+        let nt_gnu_property_type_0 = u64::from(elf::NT_GNU_PROPERTY_TYPE_0.0);
         if segment.align != self.word() {
             return false;
         }
@@ -298,7 +302,7 @@ impl Image {
         while at + 12 <= end {
             let (namesz, descsz, n_type) = (word(at), word(at + 4), word(at + 8));
             if namesz == 4
-                && n_type == NT_GNU_PROPERTY_TYPE_0
+                && n_type == nt_gnu_property_type_0
                 && data.get((at + 12) as usize..(at + 16) as usize) == Some(b"GNU\0")
             {
                 return true;

@@ -16,8 +16,8 @@ use crate::check::check_within;
 use crate::draft::{merged, Draft};
 use crate::gap::{self, Gap};
 use crate::image::{
-    HeaderField, Image, Section, Segment, PF_R, PT_GNU_PROPERTY, PT_INTERP, PT_LOAD, PT_NOTE,
-    PT_NULL, PT_PHDR, SHF_ALLOC, SHT_DYNSYM, SHT_NOTE, SHT_PROGBITS, SHT_SYMTAB,
+    HeaderField, Image, Section, Segment, ET_DYN, ET_EXEC, PF_R, PT_GNU_PROPERTY, PT_INTERP,
+    PT_LOAD, PT_NOTE, PT_NULL, PT_PHDR, SHF_ALLOC, SHT_DYNSYM, SHT_NOTE, SHT_PROGBITS, SHT_SYMTAB,
 };
 use crate::{Output, Refusal};
 
@@ -26,9 +26,6 @@ mod section_tables;
 
 /// The name of the section holding the notes.
 pub const SECTION_NAME: &[u8] = b".note.nixos.ldcache";
-
-const ET_EXEC: u16 = 2;
-const ET_DYN: u16 = 3;
 
 /// Where an existing note lives.
 #[derive(Debug, Clone, Copy)]

@@ -5,7 +5,7 @@ use std::fs::File;
 use std::io::{ErrorKind, Read};
 use std::os::unix::fs::MetadataExt;
 
-use ldcache_elf::{Class, Endian, Header};
+use ldcache_elf::{Class, Endian, Header, ET_DYN, ET_EXEC};
 use serde::Serialize;
 
 pub const ENOENT: i32 = 2;
@@ -47,8 +47,6 @@ impl Expected {
 
 const ELFOSABI_SYSV: u8 = 0;
 const ELFOSABI_GNU: u8 = 3;
-const ET_EXEC: u16 = 2;
-const ET_DYN: u16 = 3;
 
 /// Opens `path` and verifies it like the loader would.
 pub fn open(path: &str, expected: Expected) -> Opened {
