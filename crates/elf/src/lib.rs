@@ -17,7 +17,10 @@ mod read;
 
 pub use dlopen::DlopenEntry;
 pub use error::Error;
-pub use notes::{Note, NOTE_OWNER_FDO, NOTE_OWNER_NIXOS, NT_FDO_DLOPEN, NT_NIXOS_LDCACHE};
+pub use notes::{
+    notes_in, Note, NoteRef, NoteWalk, NOTE_OWNER_FDO, NOTE_OWNER_NIXOS, NT_FDO_DLOPEN,
+    NT_NIXOS_LDCACHE,
+};
 pub use read::{parse, peek_header};
 
 use serde::Serialize;

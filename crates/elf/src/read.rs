@@ -4,7 +4,7 @@ use object::elf::{self, FileHeader32, FileHeader64};
 use object::read::elf::{Dyn, FileHeader, ProgramHeader, SectionHeader};
 use object::{Endianness, FileKind};
 
-use crate::notes;
+use crate::notes::{self, Note};
 use crate::{Class, Dynamic, ElfInfo, Endian, Error, Header, Linkage, DF_1_PIE};
 
 /// Reads the loader-relevant facts of the ELF file in `data`.
@@ -33,10 +33,7 @@ fn header_of<Elf: FileHeader<Endian = Endianness>>(header: &Elf) -> Result<Heade
         } else {
             Class::Elf32
         },
-        endian: match endian {
-            Endianness::Little => Endian::Little,
-            Endianness::Big => Endian::Big,
-        },
+        endian: endian_of(endian),
         e_type: header.e_type(endian).0,
         machine: header.e_machine(endian).0,
         osabi: header.e_ident().os_abi.0,
@@ -79,12 +76,15 @@ fn parse_as<Elf: FileHeader<Endian = Endianness>>(data: &[u8]) -> Result<ElfInfo
             let bytes = segment
                 .data(endian, data)
                 .map_err(|()| Error::new("PT_NOTE segment lies outside the file"))?;
-            notes.extend(notes::walk(
-                bytes,
-                segment.p_offset(endian).into(),
-                segment.p_align(endian).into(),
-                u32_reader(endian),
-            ));
+            notes.extend(
+                notes::notes_in(
+                    bytes,
+                    segment.p_offset(endian).into(),
+                    segment.p_align(endian).into(),
+                    endian_of(endian),
+                )
+                .map(Note::from),
+            );
         }
     }
 
@@ -135,12 +135,14 @@ fn add_section_notes<Elf: FileHeader<Endian = Endianness>>(
             continue;
         };
         let offset: u64 = section.sh_offset(endian).into();
-        for note in notes::walk(
+        for note in notes::notes_in(
             bytes,
             offset,
             section.sh_addralign(endian).into(),
-            u32_reader(endian),
-        ) {
+            endian_of(endian),
+        )
+        .map(Note::from)
+        {
             if !notes.iter().any(|known| known.offset == note.offset) {
                 notes.push(note);
             }
@@ -264,12 +266,9 @@ fn utf8(bytes: &[u8], what: &str) -> Result<String, Error> {
 }
 
 /// Reads a 4-byte field in the file's byte order.
-fn u32_reader(endian: Endianness) -> impl Fn(&[u8]) -> u32 {
-    move |b: &[u8]| {
-        let b = [b[0], b[1], b[2], b[3]];
-        match endian {
-            Endianness::Little => u32::from_le_bytes(b),
-            Endianness::Big => u32::from_be_bytes(b),
-        }
+fn endian_of(endian: Endianness) -> Endian {
+    match endian {
+        Endianness::Little => Endian::Little,
+        Endianness::Big => Endian::Big,
     }
 }

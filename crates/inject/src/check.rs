@@ -43,8 +43,8 @@
 use std::ops::Range;
 
 use crate::image::{
-    Image, Segment, ET_DYN, PF_R, PT_GNU_PROPERTY, PT_INTERP, PT_LOAD, PT_NOTE, PT_NULL, PT_PHDR,
-    SHF_ALLOC, SHT_DYNSYM, SHT_NOTE, SHT_SYMTAB,
+    Image, Segment, ET_DYN, NIXOS_NAME, PF_R, PT_GNU_PROPERTY, PT_INTERP, PT_LOAD, PT_NOTE,
+    PT_NULL, PT_PHDR, SHF_ALLOC, SHT_DYNSYM, SHT_NOTE, SHT_SYMTAB,
 };
 use crate::SECTION_NAME;
 
@@ -614,15 +614,11 @@ fn note_sections(image: &Image, data: &[u8]) -> Vec<Range<u64>> {
         .iter()
         .filter(|s| s.p_type == PT_NOTE && s.align <= 4)
     {
-        let mut at = segment.offset;
-        while at + 12 <= segment.file_end() {
-            let field = |i: u64| image.get(&data[(at + 4 * i) as usize..(at + 4 * i + 4) as usize]);
-            let size = 12 + field(0).div_ceil(4) * 4 + field(1).div_ceil(4) * 4;
-            let name = data.get((at + 12) as usize..(at + 18) as usize);
-            if field(0) == 6 && name == Some(b"NixOS\0") && at + size <= segment.file_end() {
-                ranges.push(at..at + size);
+        for note in image.notes(data, segment.offset..segment.file_end()) {
+            let end = note.offset + note.padded_size;
+            if note.name == NIXOS_NAME && end <= segment.file_end() {
+                ranges.push(note.offset..end);
             }
-            at += size;
         }
     }
     ranges

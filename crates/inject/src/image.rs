@@ -29,6 +29,9 @@ pub const SHF_ALLOC: u64 = elf::SHF_ALLOC.0;
 pub const ET_EXEC: u16 = elf::ET_EXEC.0;
 pub const ET_DYN: u16 = elf::ET_DYN.0;
 
+/// The name field of this project's (and patchelf's) notes: the owner and its NUL.
+pub const NIXOS_NAME: &[u8] = b"NixOS\0";
+
 /// One program header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Segment {
@@ -391,6 +394,25 @@ impl Image {
             .map(|s| s.offset);
         let mut starts = self.dynamic_tables(data).into_iter().chain(segments);
         starts.any(|at| (start..end).contains(&at))
+    }
+
+    /// The notes of the file bytes `range`, walked with 4-byte padding: the padding of the
+    /// notes this injector writes and moves (one walker for the reader, the injector and the
+    /// oracle: `ldcache_elf::notes_in`).
+    pub fn notes<'d>(
+        &self,
+        data: &'d [u8],
+        range: std::ops::Range<u64>,
+    ) -> ldcache_elf::NoteWalk<'d> {
+        let endian = if self.big_endian {
+            ldcache_elf::Endian::Big
+        } else {
+            ldcache_elf::Endian::Little
+        };
+        let bytes = data
+            .get(range.start as usize..range.end as usize)
+            .unwrap_or(&[]);
+        ldcache_elf::notes_in(bytes, range.start, 4, endian)
     }
 
     pub fn phdr_table_size(&self) -> u64 {

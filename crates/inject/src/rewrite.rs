@@ -16,8 +16,9 @@ use crate::check::check_within;
 use crate::draft::{merged, Draft};
 use crate::gap::{self, Gap};
 use crate::image::{
-    HeaderField, Image, Section, Segment, ET_DYN, ET_EXEC, PF_R, PT_GNU_PROPERTY, PT_INTERP,
-    PT_LOAD, PT_NOTE, PT_NULL, PT_PHDR, SHF_ALLOC, SHT_DYNSYM, SHT_NOTE, SHT_PROGBITS, SHT_SYMTAB,
+    HeaderField, Image, Section, Segment, ET_DYN, ET_EXEC, NIXOS_NAME, PF_R, PT_GNU_PROPERTY,
+    PT_INTERP, PT_LOAD, PT_NOTE, PT_NULL, PT_PHDR, SHF_ALLOC, SHT_DYNSYM, SHT_NOTE, SHT_PROGBITS,
+    SHT_SYMTAB,
 };
 use crate::{Output, Refusal};
 
@@ -188,20 +189,16 @@ fn walk_notes(
     segment: &Segment,
     mut each: impl FnMut(u64, bool),
 ) -> Option<u64> {
+    let mut walk = image.notes(data, segment.offset..segment.file_end());
     let mut at = segment.offset;
-    while at + 12 <= segment.file_end() {
-        let field = |i: u64| image.get(&data[(at + 4 * i) as usize..(at + 4 * i + 4) as usize]);
-        let size = 12 + align(field(0), 4) + align(field(1), 4);
-        if at + size > segment.file_end() {
+    for note in walk.by_ref() {
+        if note.offset + note.padded_size > segment.file_end() {
             return None;
         }
-        each(
-            at,
-            field(0) == 6 && &data[(at + 12) as usize..(at + 18) as usize] == b"NixOS\0",
-        );
-        at += size;
+        each(note.offset, note.name == NIXOS_NAME);
+        at = note.offset + note.padded_size;
     }
-    Some(at)
+    (!walk.overran()).then_some(at)
 }
 
 /// Where the notes of a segment end when walked (its end, for a well-formed one).
