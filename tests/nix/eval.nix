@@ -104,7 +104,16 @@ in
       crates = builtins.attrNames (builtins.readDir ../../crates);
       exists = name: builtins.any (crate: builtins.pathExists (../../crates + "/${crate}/tests/${name}.rs")) crates;
     in
-    flags == [ "--lib" "--bins" "--test" "compute" "--test" "oracle" ] && builtins.all exists named;
+    flags == [ "--lib" "--bins" "--test" "compute" "--test" "oracle" "--test" "generate" ] && builtins.all exists named;
+
+  # The manual pages and completions, made by the tool: natively only.
+  package-installs-manual-and-completions =
+    let
+      cross = import mock { crossSystem.system = "aarch64-linux"; };
+    in
+    builtins.elem "mock-installShellFiles" pkgs.ldcache.nativeBuildInputs
+    && contains pkgs.ldcache.postInstall "ldcache generate man"
+    && (cross.callPackage ../../nix/package.nix { }).postInstall == "";
 
   package-meta = with pkgs.ldcache.meta; mainProgram == "ldcache" && license.spdxId == "MIT" && platforms == stock.lib.platforms.linux;
 

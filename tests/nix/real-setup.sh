@@ -23,7 +23,7 @@ trap 'rm -rf "$work"' EXIT
 
 passed=0
 failed=0
-plan 25
+plan 26
 
 install_patchelf() {
     command -v patchelf >/dev/null && return
@@ -276,6 +276,21 @@ failing_tool() {
     fi
 }
 check "a failing tool fails the build (nix-build exits non-zero, the hook says so)" failing_tool
+
+# manual: the package's postInstall ran with the real installShellFiles (the stdenv's fixup then
+# compresses the manual pages).
+installed_manual() {
+    local out=${path[manual.out]} page
+    for page in ldcache ldcache-embed ldcache-strip ldcache-explain ldcache-show ldcache-audit \
+        ldcache-verify ldcache-generate; do
+        ls "$out"/share/man/man1/"$page".1* >/dev/null || return 1
+    done
+    grep -q embed "$out/share/bash-completion/completions/ldcache.bash" &&
+        grep -q embed "$out/share/zsh/site-functions/_ldcache" &&
+        grep -q embed "$out/share/fish/vendor_completions.d/ldcache.fish"
+}
+check "nix/package.nix's postInstall: a manual page per command and bash, zsh and fish completions" \
+    installed_manual
 
 # The same stdenv given the overlay with the prebuilt tool: nix/build-prebuilt.sh's NAR, fetched
 # from a file:// URL by the fixed-output derivation of nix/prebuilt.nix. Its setup hook finds the

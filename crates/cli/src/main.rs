@@ -5,6 +5,7 @@ mod common;
 mod copy;
 mod embed;
 mod explain;
+mod generate;
 mod mapped;
 mod refusal;
 mod replace;
@@ -42,6 +43,8 @@ enum Command {
     Audit(audit::Args),
     /// Check that a rewritten file differs from its original only where ldcache may change it.
     Verify(verify::Args),
+    /// Print the manual page or shell completions.
+    Generate(generate::Args),
 }
 
 fn main() -> ExitCode {
@@ -59,6 +62,7 @@ fn main() -> ExitCode {
         Command::Show(args) => show::run(&args),
         Command::Audit(args) => audit::run(&args),
         Command::Verify(args) => verify::run(&args),
+        Command::Generate(args) => generate::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -31,6 +31,7 @@ let
   platform = { system }: {
     inherit system libc;
     isLinux = true;
+    canExecute = other: other.system == system;
   };
 
   # A store path that depends on everything the derivation is made of, as a
@@ -112,6 +113,7 @@ let
       };
 
     rustPlatform.buildRustPackage = final.stdenv.mkDerivation;
+    installShellFiles = "mock-installShellFiles";
 
     runCommand =
       name: env: buildCommand:

@@ -10,6 +10,7 @@
 
   optionalAttrs = condition: attrs: if condition then attrs else { };
   optionals = condition: list: if condition then list else [ ];
+  optionalString = condition: string: if condition then string else "";
   genAttrs =
     names: f:
     builtins.listToAttrs (

@@ -111,6 +111,27 @@ in
   prog-command = command "";
   prog-command-embedded = command "ldcacheEmbed";
 
+  # nix/package.nix's postInstall (the manual pages and completions, which the tool makes) run on
+  # the release tool with the tree's installShellFiles: the package function called with a
+  # rustPlatform that hands back its arguments.
+  manual =
+    let
+      package = import ../../../nix/package.nix {
+        inherit (pkgs) lib stdenv;
+        installShellFiles = null;
+        rustPlatform.buildRustPackage = args: args;
+      };
+    in
+    stdenv.mkDerivation {
+      name = "ldcache-manual";
+      nativeBuildInputs = [ pkgs.installShellFiles ];
+      dontUnpack = true;
+      installPhase = ''
+        install -D -m 755 ${ldcache} $out/bin/ldcache
+        ${package.postInstall}
+      '';
+    };
+
   prog-optout = prog { dontLdCache = true; };
 
   prog-optout-structured = prog {
