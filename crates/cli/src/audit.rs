@@ -4,15 +4,14 @@
 //! failing lookups of loading it (its whole dependency closure) three ways: with a stock loader, with
 //! the patched loader and the notes the files carry, and with the notes `ldcache embed` would write.
 
-use std::io::Read;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use ldcache_elf::{ElfInfo, Linkage};
 use ldcache_search::{simulate, CacheMode, Environment, LoaderProfile};
 use rayon::prelude::*;
 use serde::Serialize;
 
-use crate::common::{interpreter_of, read_elf, Profiles, StoreArgs};
+use crate::common::{interpreter_of, read_elf, worker_pool, Profiles, StoreArgs};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -22,6 +21,9 @@ pub struct Args {
     /// How many files the text report lists.
     #[arg(long, default_value_t = 20)]
     limit: usize,
+    /// Worker threads (default: one per CPU).
+    #[arg(long, short)]
+    jobs: Option<usize>,
     #[command(flatten)]
     store: StoreArgs,
     /// Directories (or files) to audit.
@@ -64,39 +66,42 @@ pub fn run(args: &Args) -> Result<(), String> {
         .collect();
     let cwd = std::env::current_dir().map_err(|e| format!("current directory: {e}"))?;
     let rules = args.store.rules();
-    let mut reports: Vec<FileReport> = profiled
-        .par_iter()
-        .map(|(path, _, profile)| {
-            let run = |cache: CacheMode| {
-                let env = Environment {
-                    library_path: None,
-                    secure: false,
-                    cwd: cwd.clone(),
-                    cache,
+    let pool = worker_pool(args.jobs)?;
+    let mut reports: Vec<FileReport> = pool.install(|| {
+        profiled
+            .par_iter()
+            .map(|(path, _, profile)| {
+                let run = |cache: CacheMode| {
+                    let env = Environment {
+                        library_path: None,
+                        secure: false,
+                        cwd: cwd.clone(),
+                        cache,
+                    };
+                    simulate(path, profile, &env).map(|report| u64::from(report.failed_lookups))
                 };
-                simulate(path, profile, &env).map(|report| u64::from(report.failed_lookups))
-            };
-            let counts = run(CacheMode::Off).and_then(|stock| {
-                Ok(Counts {
-                    stock,
-                    with_notes: run(CacheMode::Present)?,
-                    with_ldcache: run(CacheMode::Computed(rules.clone()))?,
-                })
-            });
-            match counts {
-                Ok(counts) => FileReport {
-                    path: path.clone(),
-                    counts,
-                    error: None,
-                },
-                Err(error) => FileReport {
-                    path: path.clone(),
-                    counts: Counts::default(),
-                    error: Some(error.to_string()),
-                },
-            }
-        })
-        .collect();
+                let counts = run(CacheMode::Off).and_then(|stock| {
+                    Ok(Counts {
+                        stock,
+                        with_notes: run(CacheMode::Present)?,
+                        with_ldcache: run(CacheMode::Computed(rules.clone()))?,
+                    })
+                });
+                match counts {
+                    Ok(counts) => FileReport {
+                        path: path.clone(),
+                        counts,
+                        error: None,
+                    },
+                    Err(error) => FileReport {
+                        path: path.clone(),
+                        counts: Counts::default(),
+                        error: Some(error.to_string()),
+                    },
+                }
+            })
+            .collect()
+    });
     // Worst first; ties in path order, so the report is the same on every run.
     reports.sort_by(|a, b| {
         b.counts
@@ -125,28 +130,17 @@ pub fn run(args: &Args) -> Result<(), String> {
 }
 
 /// Every regular file under `paths` (as `embed` finds them: each inode once, in path order) that
-/// is a dynamically linked ELF file.
+/// is a dynamically linked ELF file. Files the reader rejects (not ELF, or not readable as such)
+/// are not programs the loader could start either.
 fn dynamic_elf_files(paths: &[PathBuf]) -> Result<Vec<(PathBuf, ElfInfo)>, String> {
-    let mut found = Vec::new();
-    for file in crate::walk::regular_files(paths)? {
-        if has_elf_magic(&file.path) {
-            // Files the reader rejects are not programs the loader could start either.
-            if let Ok(info) = read_elf(&file.path) {
-                if info.linkage == Linkage::Dynamic {
-                    found.push((file.path, info));
-                }
-            }
-        }
-    }
+    let found = crate::walk::regular_files(paths)?
+        .into_iter()
+        .filter_map(|file| {
+            let info = read_elf(&file.path).ok()?;
+            (info.linkage == Linkage::Dynamic).then_some((file.path, info))
+        })
+        .collect();
     Ok(found)
-}
-
-fn has_elf_magic(path: &Path) -> bool {
-    let mut magic = [0; 4];
-    crate::common::open_regular(path)
-        .and_then(|mut f| f.read_exact(&mut magic))
-        .is_ok()
-        && magic == *b"\x7fELF"
 }
 
 fn print_text(report: &AuditReport, limit: usize) {

@@ -102,3 +102,13 @@ impl Profiles {
             .or_insert_with(|| LoaderProfile::for_interpreter(interpreter, info.header.class))
     }
 }
+
+/// The threads a parallel command works on: `jobs` of them (default: one per CPU), this thread
+/// among them, so that `--jobs 1` runs everything on it, in order.
+pub fn worker_pool(jobs: Option<usize>) -> Result<rayon::ThreadPool, String> {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(jobs.unwrap_or(0))
+        .use_current_thread()
+        .build()
+        .map_err(|e| format!("starting worker threads: {e}"))
+}

@@ -13,7 +13,7 @@ use ldcache_note::Rules;
 use rayon::prelude::*;
 use serde::Serialize;
 
-use crate::common::StoreArgs;
+use crate::common::{worker_pool, StoreArgs};
 use crate::copy::Copy;
 use crate::mapped::Mapped;
 use crate::refusal::Kind;
@@ -124,12 +124,7 @@ fn process(
 ) -> Result<Summary, String> {
     let start = Instant::now();
     let files = regular_files(paths)?;
-    // This thread is one of the workers: `--jobs 1` runs everything on it, in path order.
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(jobs.unwrap_or(0))
-        .use_current_thread()
-        .build()
-        .map_err(|e| e.to_string())?;
+    let pool = worker_pool(jobs)?;
     let outcomes: Vec<(PathBuf, io::Result<Outcome>)> = pool.install(|| {
         files
             .par_iter()

@@ -291,11 +291,10 @@ fn audit_output_is_the_same_whatever_the_thread_count() {
     layout.program("plain", "");
     layout.program("noted", &layout.notes(&layout.runpath));
     let store = format!("--store-dir={}", layout.store_dir());
-    let run = |threads: &str| {
+    let run = |jobs: &str| {
         let output = Command::new(oracle::ldcache())
-            .args(["audit", "--json", &store])
+            .args(["audit", "--json", "--jobs", jobs, &store])
             .arg(layout.fixture.root.path())
-            .env("RAYON_NUM_THREADS", threads)
             .output()
             .unwrap();
         assert!(output.status.success());
