@@ -11,7 +11,8 @@ use ldcache_search::{simulate, CacheMode, Environment, LoaderProfile};
 use rayon::prelude::*;
 use serde::Serialize;
 
-use crate::common::{interpreter_of, read_elf, worker_pool, Profiles, StoreArgs};
+use crate::common::{current_dir, interpreter_of, read_elf, worker_pool, Profiles, StoreArgs};
+use crate::error::Error;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -54,7 +55,7 @@ struct AuditReport {
     total: Counts,
 }
 
-pub fn run(args: &Args) -> Result<(), String> {
+pub fn run(args: &Args) -> Result<(), Error> {
     let files = dynamic_elf_files(&args.paths)?;
     let mut profiles = Profiles::default();
     let profiled: Vec<(PathBuf, ElfInfo, LoaderProfile)> = files
@@ -64,7 +65,7 @@ pub fn run(args: &Args) -> Result<(), String> {
             (path, info, profile)
         })
         .collect();
-    let cwd = std::env::current_dir().map_err(|e| format!("current directory: {e}"))?;
+    let cwd = current_dir()?;
     let rules = args.store.rules();
     let pool = worker_pool(args.jobs)?;
     let mut reports: Vec<FileReport> = pool.install(|| {
@@ -132,7 +133,7 @@ pub fn run(args: &Args) -> Result<(), String> {
 /// Every regular file under `paths` (as `embed` finds them: each inode once, in path order) that
 /// is a dynamically linked ELF file. Files the reader rejects (not ELF, or not readable as such)
 /// are not programs the loader could start either.
-fn dynamic_elf_files(paths: &[PathBuf]) -> Result<Vec<(PathBuf, ElfInfo)>, String> {
+fn dynamic_elf_files(paths: &[PathBuf]) -> Result<Vec<(PathBuf, ElfInfo)>, Error> {
     let found = crate::walk::regular_files(paths)?
         .into_iter()
         .filter_map(|file| {

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use ldcache_elf::ElfInfo;
 use ldcache_search::{default_interpreter, LoaderProfile};
 
+use crate::error::Error;
 use crate::mapped::Mapped;
 
 /// `--store-dir`: the directory whose contents never change.
@@ -69,17 +70,20 @@ pub fn open_regular(path: &Path) -> std::io::Result<std::fs::File> {
     Ok(file)
 }
 
-/// A regular file's bytes (mapped), with the path in the error.
-pub fn map_regular(path: &Path) -> Result<Mapped, String> {
+/// A regular file's bytes (mapped).
+pub fn map_regular(path: &Path) -> Result<Mapped, Error> {
     open_regular(path)
         .and_then(|file| Mapped::of(&file))
-        .map_err(|e| format!("{}: {e}", path.display()))
+        .map_err(Error::io(path))
 }
 
-/// Reads and parses an ELF file, with the path in the error.
-pub fn read_elf(path: &Path) -> Result<ElfInfo, String> {
+/// Reads and parses an ELF file.
+pub fn read_elf(path: &Path) -> Result<ElfInfo, Error> {
     let data = map_regular(path)?;
-    ldcache_elf::parse(&data).map_err(|e| format!("{}: {e}", path.display()))
+    ldcache_elf::parse(&data).map_err(|error| Error::Elf {
+        path: path.to_path_buf(),
+        error,
+    })
 }
 
 /// The loader that starts `info`: `--loader`, its `PT_INTERP`, or the system's for its machine.
@@ -105,10 +109,15 @@ impl Profiles {
 
 /// The threads a parallel command works on: `jobs` of them (default: one per CPU), this thread
 /// among them, so that `--jobs 1` runs everything on it, in order.
-pub fn worker_pool(jobs: Option<usize>) -> Result<rayon::ThreadPool, String> {
+pub fn worker_pool(jobs: Option<usize>) -> Result<rayon::ThreadPool, Error> {
     rayon::ThreadPoolBuilder::new()
         .num_threads(jobs.unwrap_or(0))
         .use_current_thread()
         .build()
-        .map_err(|e| format!("starting worker threads: {e}"))
+        .map_err(|e| Error::Other(format!("starting worker threads: {e}")))
+}
+
+/// The current directory, against which relative search directories are opened.
+pub fn current_dir() -> Result<PathBuf, Error> {
+    std::env::current_dir().map_err(|e| Error::Other(format!("current directory: {e}")))
 }

@@ -15,6 +15,7 @@ use serde::Serialize;
 
 use crate::common::{worker_pool, StoreArgs};
 use crate::copy::Copy;
+use crate::error::Error;
 use crate::mapped::Mapped;
 use crate::refusal::Kind;
 use crate::replace::{Failure, Original};
@@ -91,28 +92,31 @@ struct Failed {
     reason: String,
 }
 
-pub fn run_embed(args: &EmbedArgs) -> Result<(), String> {
+pub fn run_embed(args: &EmbedArgs) -> Result<(), Error> {
     let rules = args.store.rules();
     let summary = process(&args.paths, args.jobs, |found| embed_file(found, &rules))?;
     report(&summary, args.json, Command::Embed);
     finish(&summary, args.strict)
 }
 
-pub fn run_strip(args: &StripArgs) -> Result<(), String> {
+pub fn run_strip(args: &StripArgs) -> Result<(), Error> {
     let summary = process(&args.paths, args.jobs, strip_file)?;
     report(&summary, args.json, Command::Strip);
     finish(&summary, false)
 }
 
-fn finish(summary: &Summary, strict: bool) -> Result<(), String> {
+fn finish(summary: &Summary, strict: bool) -> Result<(), Error> {
     if !summary.errors.is_empty() {
-        return Err(format!(
+        return Err(Error::Incomplete(format!(
             "{} files could not be read or written",
             summary.errors.len()
-        ));
+        )));
     }
     if strict && !summary.refused.is_empty() {
-        return Err(format!("{} files refused", summary.refused.len()));
+        return Err(Error::Incomplete(format!(
+            "{} files refused",
+            summary.refused.len()
+        )));
     }
     Ok(())
 }
@@ -121,7 +125,7 @@ fn process(
     paths: &[PathBuf],
     jobs: Option<usize>,
     each: impl Fn(&Found) -> io::Result<Outcome> + Sync,
-) -> Result<Summary, String> {
+) -> Result<Summary, Error> {
     let start = Instant::now();
     let files = regular_files(paths)?;
     let pool = worker_pool(jobs)?;

@@ -5,7 +5,8 @@ use std::path::{Path, PathBuf};
 use ldcache_search::{simulate, CacheMode, Environment, LoaderProfile, Report, Via};
 use serde::Serialize;
 
-use crate::common::{interpreter_of, read_elf, Profiles, StoreArgs};
+use crate::common::{current_dir, interpreter_of, read_elf, Profiles, StoreArgs};
+use crate::error::Error;
 
 /// Which resolution caches the modelled loader consults.
 #[derive(clap::ValueEnum, Clone, Copy, PartialEq, Eq)]
@@ -113,7 +114,7 @@ pub fn cache_mode(cache: CacheArg, store: &StoreArgs) -> CacheMode {
     }
 }
 
-pub fn run(args: &Args) -> Result<(), String> {
+pub fn run(args: &Args) -> Result<(), Error> {
     let info = read_elf(&args.file)?;
     let interpreter = interpreter_of(&info, args.loader.as_deref());
     let mut profiles = Profiles::default();
@@ -122,10 +123,10 @@ pub fn run(args: &Args) -> Result<(), String> {
     let env = Environment {
         library_path: assumed.library_path.clone(),
         secure: args.secure,
-        cwd: std::env::current_dir().map_err(|e| format!("current directory: {e}"))?,
+        cwd: current_dir()?,
         cache: cache_mode(args.cache, &args.store),
     };
-    let report = simulate(&args.file, profile, &env).map_err(|e| e.to_string())?;
+    let report = simulate(&args.file, profile, &env).map_err(Error::Model)?;
     if args.json {
         let output = Output {
             file: &args.file,

@@ -6,6 +6,8 @@ use std::path::PathBuf;
 
 use clap::CommandFactory;
 
+use crate::error::Error;
+
 /// What to print.
 #[derive(clap::ValueEnum, Clone, Copy)]
 pub enum Kind {
@@ -28,14 +30,13 @@ pub struct Args {
     dir: Option<PathBuf>,
 }
 
-pub fn run(args: &Args) -> Result<(), String> {
+pub fn run(args: &Args) -> Result<(), Error> {
     let mut command = crate::Cli::command();
     let shell = match args.kind {
         Kind::Man => {
             let dir = args.dir.as_deref().expect("clap requires DIR for man");
-            std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-            return clap_mangen::generate_to(command, dir)
-                .map_err(|e| format!("writing the manual pages into {}: {e}", dir.display()));
+            std::fs::create_dir_all(dir).map_err(Error::io(dir))?;
+            return clap_mangen::generate_to(command, dir).map_err(Error::io(dir));
         }
         Kind::Bash => clap_complete::Shell::Bash,
         Kind::Zsh => clap_complete::Shell::Zsh,
@@ -44,5 +45,5 @@ pub fn run(args: &Args) -> Result<(), String> {
     let mut out = io::stdout().lock();
     clap_complete::generate(shell, &mut command, "ldcache", &mut out);
     out.flush()
-        .map_err(|e| format!("writing the completions: {e}"))
+        .map_err(|e| Error::Other(format!("writing the completions: {e}")))
 }

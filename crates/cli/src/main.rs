@@ -4,6 +4,7 @@ mod audit;
 mod common;
 mod copy;
 mod embed;
+mod error;
 mod explain;
 mod generate;
 mod mapped;
@@ -66,9 +67,9 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(message) => {
-            eprintln!("ldcache: {message}");
-            ExitCode::FAILURE
+        Err(error) => {
+            eprintln!("ldcache: {error}");
+            ExitCode::from(error.exit_status())
         }
     }
 }

@@ -6,6 +6,7 @@ use ldcache_note::{Fingerprint, Present};
 use serde::Serialize;
 
 use crate::common::read_elf;
+use crate::error::Error;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -36,7 +37,7 @@ struct ShownEntry {
     paths: Vec<String>,
 }
 
-pub fn run(args: &Args) -> Result<(), String> {
+pub fn run(args: &Args) -> Result<(), Error> {
     let info = read_elf(&args.file)?;
     let shown = match Present::read(&info) {
         None => Shown {
