@@ -12,6 +12,7 @@
 
 mod dlopen;
 mod error;
+pub mod image;
 mod notes;
 mod read;
 

@@ -42,11 +42,11 @@
 
 use std::ops::Range;
 
-use crate::image::{
+use crate::SECTION_NAME;
+use ldcache_elf::image::{
     Image, Segment, ET_DYN, NIXOS_NAME, PF_R, PT_GNU_PROPERTY, PT_INTERP, PT_LOAD, PT_NOTE,
     PT_NULL, PT_PHDR, SHF_ALLOC, SHT_DYNSYM, SHT_NOTE, SHT_SYMTAB,
 };
-use crate::SECTION_NAME;
 
 /// Checks `new` against `old`; `Err` says what differs where it must not.
 pub fn check(old: &[u8], new: &[u8]) -> Result<(), String> {
@@ -205,7 +205,7 @@ fn used_ranges(image: &Image) -> Vec<Range<u64>> {
 
 /// Only `e_phnum`, `e_shoff`, `e_shnum` may differ in the ELF header.
 fn check_header_fields(a: &Image, old: &[u8], new: &[u8]) -> Result<(), String> {
-    use crate::image::HeaderField::*;
+    use ldcache_elf::image::HeaderField::*;
     let mut allowed = Vec::new();
     for field in [Phoff, Phnum, Shoff, Shnum] {
         let (at, size) = a.header_field(field);
@@ -310,7 +310,8 @@ fn check_sections(
         if s.offset == t.offset && s.addr == t.addr {
             continue;
         }
-        let movable = s.sh_type == crate::image::SHT_NOTE || a.section_name(old, i) == b".interp";
+        let movable =
+            s.sh_type == ldcache_elf::image::SHT_NOTE || a.section_name(old, i) == b".interp";
         if !movable {
             return Err(format!(
                 "section {} moved",
@@ -349,7 +350,7 @@ fn check_sections(
 }
 
 /// The offset-to-address difference of the load segment holding an allocated section.
-fn section_delta(image: &Image, s: &crate::image::Section) -> u64 {
+fn section_delta(image: &Image, s: &ldcache_elf::image::Section) -> u64 {
     image
         .segments
         .iter()

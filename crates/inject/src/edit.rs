@@ -6,7 +6,7 @@ use std::ops::Range;
 use std::os::unix::fs::FileExt;
 
 use crate::draft::merged;
-use crate::image::Image;
+use ldcache_elf::image::Image;
 
 /// The byte ranges where a new version of a file differs from the old one, in write order.
 #[derive(Debug, Clone, PartialEq, Eq)]

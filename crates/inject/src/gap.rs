@@ -1,7 +1,7 @@
 //! Free room after a load segment: file bytes nothing uses (or the end of the file) and addresses
 //! no other segment maps, into which the segment can grow without moving anything.
 
-use crate::image::{Image, Segment, PF_R, PF_W, PF_X, PT_LOAD};
+use ldcache_elf::image::{Image, Segment, PF_R, PF_W, PF_X, PT_LOAD};
 
 /// Room after load segment `load` (an index into `image.segments`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

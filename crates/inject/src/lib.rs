@@ -4,7 +4,7 @@
 //! [`Edit`] writes the difference back in an order that keeps the file loadable at every step;
 //! [`check`] is the oracle the tests run on every output.
 //!
-//! The injector reads the headers through `object` and writes only: program and section headers,
+//! The injector reads the headers through `ldcache_elf::image` and writes only: program and section headers,
 //! `.shstrtab` when it grows, moved `.interp`/note sections (and the `.symtab` entries that point into
 //! them), the notes, and zeroes where something moved away or a note was removed.
 
@@ -14,7 +14,6 @@ pub mod check;
 mod draft;
 mod edit;
 mod gap;
-mod image;
 mod rewrite;
 
 pub use edit::Edit;
@@ -86,6 +85,13 @@ impl Refusal {
 
     pub fn reason(&self) -> &str {
         &self.reason
+    }
+}
+
+/// Headers the model does not take (`ldcache_elf::image::Image::parse`) are unsupported.
+impl From<ldcache_elf::Error> for Refusal {
+    fn from(error: ldcache_elf::Error) -> Refusal {
+        Refusal::unsupported(error.to_string())
     }
 }
 

@@ -15,12 +15,12 @@ use std::ops::Range;
 use crate::check::check_within;
 use crate::draft::{merged, Draft};
 use crate::gap::{self, Gap};
-use crate::image::{
+use crate::{Output, Refusal};
+use ldcache_elf::image::{
     HeaderField, Image, Section, Segment, ET_DYN, ET_EXEC, NIXOS_NAME, PF_R, PT_GNU_PROPERTY,
     PT_INTERP, PT_LOAD, PT_NOTE, PT_NULL, PT_PHDR, SHF_ALLOC, SHT_DYNSYM, SHT_NOTE, SHT_PROGBITS,
     SHT_SYMTAB,
 };
-use crate::{Output, Refusal};
 
 mod program_headers;
 mod section_tables;

@@ -2,8 +2,8 @@
 //! `.interp` and note sections there can vacate, or that are dead already.
 
 use super::{Editor, Piece};
-use crate::image::{Segment, PT_INTERP, PT_LOAD, PT_NOTE, PT_NULL, PT_PHDR};
 use crate::{Output, Refusal};
+use ldcache_elf::image::{Segment, PT_INTERP, PT_LOAD, PT_NOTE, PT_NULL, PT_PHDR};
 
 impl<O: Output> Editor<'_, O> {
     /// The pieces to move so that `entries` more program headers fit (`PT_NULL` entries first, then

@@ -3,8 +3,8 @@
 
 use super::{align, Editor};
 use crate::gap;
-use crate::image::Section;
 use crate::{Output, Refusal, SECTION_NAME};
+use ldcache_elf::image::Section;
 
 impl<O: Output> Editor<'_, O> {
     /// Appends the section header of the notes, growing `.shstrtab` by its name if needed; or

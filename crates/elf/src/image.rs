@@ -1,11 +1,14 @@
-//! The headers of an ELF file as plain numbers, read with `object` for any class and byte order, and
-//! encoded back field by field.
+//! The headers of an ELF executable or shared object as plain numbers, for a program that edits
+//! them: read with `object` for any class and byte order, checked to describe the file
+//! consistently (every range inside it, a name table names can be appended to), and encoded back
+//! through `object`'s header types. The injector edits through this model, and its oracle reads
+//! both files through it: both need every field as written, not an interpretation of it.
 
 use object::elf::{self, FileHeader32, FileHeader64};
 use object::read::elf::{FileHeader, ProgramHeader, SectionHeader};
 use object::{Endianness, FileKind};
 
-use crate::Refusal;
+use crate::Error;
 
 // The ELF constants the injector uses, as plain numbers (the headers are read into numbers),
 // with their values from `object::elf`.
@@ -97,24 +100,22 @@ pub struct Image {
 }
 
 impl Image {
-    pub fn parse(data: &[u8]) -> Result<Image, Refusal> {
+    pub fn parse(data: &[u8]) -> Result<Image, Error> {
         match FileKind::parse(data) {
             Ok(FileKind::Elf32) => Self::parse_as::<FileHeader32<Endianness>>(data),
             Ok(FileKind::Elf64) => Self::parse_as::<FileHeader64<Endianness>>(data),
-            _ => Err(Refusal::unsupported("not an ELF file")),
+            _ => Err(Error::new("not an ELF file")),
         }
     }
 
-    fn parse_as<Elf: FileHeader<Endian = Endianness>>(data: &[u8]) -> Result<Image, Refusal> {
-        let invalid = |e: object::read::Error| Refusal::unsupported(format!("malformed ELF: {e}"));
+    fn parse_as<Elf: FileHeader<Endian = Endianness>>(data: &[u8]) -> Result<Image, Error> {
+        let invalid = |e: object::read::Error| Error::new(format!("malformed ELF: {e}"));
         let header = Elf::parse(data).map_err(invalid)?;
         let endian = header.endian().map_err(invalid)?;
         // Extended numbering (more than 0xfff0 sections, or PN_XNUM program headers) is not handled.
         let phnum = header.e_phnum(endian);
         if phnum == 0xffff || (header.e_shnum(endian) == 0 && header.e_shoff(endian).into() != 0) {
-            return Err(Refusal::unsupported(
-                "extended section or segment numbering",
-            ));
+            return Err(Error::new("extended section or segment numbering"));
         }
         let segments = header
             .program_headers(endian, data)
@@ -150,9 +151,7 @@ impl Image {
             .collect();
         let shstrndx = usize::from(header.e_shstrndx(endian).0);
         if !sections.is_empty() && shstrndx >= sections.len() {
-            return Err(Refusal::unsupported(
-                "section name table index out of range",
-            ));
+            return Err(Error::new("section name table index out of range"));
         }
         let image = Image {
             is_64: header.is_class_64(),
@@ -170,12 +169,10 @@ impl Image {
         if image.phentsize != phentsize
             || (image.shentsize != shentsize && !image.sections.is_empty())
         {
-            return Err(Refusal::unsupported(
-                "unusual program or section header size",
-            ));
+            return Err(Error::new("unusual program or section header size"));
         }
         if !image.segments.iter().any(|s| s.p_type == PT_LOAD) {
-            return Err(Refusal::unsupported("no load segment"));
+            return Err(Error::new("no load segment"));
         }
         image.check_sizes(data.len() as u64)?;
         // Names are offsets into a string table that starts with an empty string; anything else
@@ -195,44 +192,38 @@ impl Image {
                 || !ends_terminated
                 || !names_inside
             {
-                return Err(Refusal::unsupported("malformed section name table"));
+                return Err(Error::new("malformed section name table"));
             }
         } else if !image.sections.is_empty() {
-            return Err(Refusal::unsupported(
-                "sections without a section name table",
-            ));
+            return Err(Error::new("sections without a section name table"));
         }
         Ok(image)
     }
 
     /// Every range the headers describe lies inside the file, without overflow.
-    fn check_sizes(&self, len: u64) -> Result<(), Refusal> {
+    fn check_sizes(&self, len: u64) -> Result<(), Error> {
         let fits = |offset: u64, size: u64| offset.checked_add(size).is_some_and(|end| end <= len);
         let address_space = if self.is_64 { u64::MAX } else { 1 << 32 };
         for s in &self.segments {
             if s.vaddr.saturating_add(s.memsz) > address_space {
-                return Err(Refusal::unsupported(
-                    "a segment reaches past the address space",
-                ));
+                return Err(Error::new("a segment reaches past the address space"));
             }
             if !fits(s.offset, s.filesz)
                 || s.vaddr.checked_add(s.memsz).is_none()
                 || s.filesz > s.memsz && s.p_type == PT_LOAD
             {
-                return Err(Refusal::unsupported("a segment lies outside the file"));
+                return Err(Error::new("a segment lies outside the file"));
             }
         }
         let table = self.phoff..self.phoff + self.phdr_table_size();
         for s in &self.sections {
             if !fits(s.offset, s.file_size()) {
-                return Err(Refusal::unsupported("a section lies outside the file"));
+                return Err(Error::new("a section lies outside the file"));
             }
             let overlaps =
                 |r: std::ops::Range<u64>| s.offset < r.end && s.offset + s.file_size() > r.start;
             if s.file_size() > 0 && (overlaps(0..self.ehsize()) || overlaps(table.clone())) {
-                return Err(Refusal::unsupported(
-                    "a section overlaps the ELF or program headers",
-                ));
+                return Err(Error::new("a section overlaps the ELF or program headers"));
             }
         }
         Ok(())
@@ -398,21 +389,17 @@ impl Image {
 
     /// The notes of the file bytes `range`, walked with 4-byte padding: the padding of the
     /// notes this injector writes and moves (one walker for the reader, the injector and the
-    /// oracle: `ldcache_elf::notes_in`).
-    pub fn notes<'d>(
-        &self,
-        data: &'d [u8],
-        range: std::ops::Range<u64>,
-    ) -> ldcache_elf::NoteWalk<'d> {
+    /// oracle: [`crate::notes_in`]).
+    pub fn notes<'d>(&self, data: &'d [u8], range: std::ops::Range<u64>) -> crate::NoteWalk<'d> {
         let endian = if self.big_endian {
-            ldcache_elf::Endian::Big
+            crate::Endian::Big
         } else {
-            ldcache_elf::Endian::Little
+            crate::Endian::Little
         };
         let bytes = data
             .get(range.start as usize..range.end as usize)
             .unwrap_or(&[]);
-        ldcache_elf::notes_in(bytes, range.start, 4, endian)
+        crate::notes_in(bytes, range.start, 4, endian)
     }
 
     pub fn phdr_table_size(&self) -> u64 {
@@ -452,52 +439,99 @@ impl Image {
         value
     }
 
-    pub fn encode_segment(&self, s: &Segment) -> Vec<u8> {
-        let mut out = Vec::with_capacity(self.phentsize as usize);
-        self.put(&mut out, s.p_type.into(), 4);
-        if self.is_64 {
-            self.put(&mut out, s.flags.into(), 4);
-            for value in [s.offset, s.vaddr, s.paddr, s.filesz, s.memsz, s.align] {
-                self.put(&mut out, value, 8);
-            }
+    fn endianness(&self) -> Endianness {
+        if self.big_endian {
+            Endianness::Big
         } else {
-            for value in [s.offset, s.vaddr, s.paddr, s.filesz, s.memsz] {
-                self.put(&mut out, value, 4);
-            }
-            self.put(&mut out, s.flags.into(), 4);
-            self.put(&mut out, s.align, 4);
+            Endianness::Little
         }
-        out
     }
 
+    /// A program header as the file stores it (`object`'s header types give the layout).
+    pub fn encode_segment(&self, s: &Segment) -> Vec<u8> {
+        use object::{U32, U64};
+        let e = self.endianness();
+        if self.is_64 {
+            let header = elf::ProgramHeader64::<Endianness> {
+                p_type: U32::new(e, elf::ProgramType(s.p_type)),
+                p_flags: U32::new(e, elf::ProgramFlags(s.flags)),
+                p_offset: U64::new(e, s.offset),
+                p_vaddr: U64::new(e, s.vaddr),
+                p_paddr: U64::new(e, s.paddr),
+                p_filesz: U64::new(e, s.filesz),
+                p_memsz: U64::new(e, s.memsz),
+                p_align: U64::new(e, s.align),
+            };
+            object::bytes_of(&header).to_vec()
+        } else {
+            let word = |value: u64| U32::new(e, value as u32);
+            let header = elf::ProgramHeader32::<Endianness> {
+                p_type: U32::new(e, elf::ProgramType(s.p_type)),
+                p_offset: word(s.offset),
+                p_vaddr: word(s.vaddr),
+                p_paddr: word(s.paddr),
+                p_filesz: word(s.filesz),
+                p_memsz: word(s.memsz),
+                p_flags: U32::new(e, elf::ProgramFlags(s.flags)),
+                p_align: word(s.align),
+            };
+            object::bytes_of(&header).to_vec()
+        }
+    }
+
+    /// A section header as the file stores it.
     pub fn encode_section(&self, s: &Section) -> Vec<u8> {
-        let w = self.word() as usize;
-        let mut out = Vec::with_capacity(self.shentsize as usize);
-        self.put(&mut out, s.name.into(), 4);
-        self.put(&mut out, s.sh_type.into(), 4);
-        self.put(&mut out, s.flags, w);
-        self.put(&mut out, s.addr, w);
-        self.put(&mut out, s.offset, w);
-        self.put(&mut out, s.size, w);
-        self.put(&mut out, s.link.into(), 4);
-        self.put(&mut out, s.info.into(), 4);
-        self.put(&mut out, s.addralign, w);
-        self.put(&mut out, s.entsize, w);
-        out
+        use object::{U32, U64};
+        let e = self.endianness();
+        if self.is_64 {
+            let header = elf::SectionHeader64::<Endianness> {
+                sh_name: U32::new(e, s.name),
+                sh_type: U32::new(e, elf::SectionType(s.sh_type)),
+                sh_flags: U64::new(e, elf::SectionFlags(s.flags)),
+                sh_addr: U64::new(e, s.addr),
+                sh_offset: U64::new(e, s.offset),
+                sh_size: U64::new(e, s.size),
+                sh_link: U32::new(e, s.link),
+                sh_info: U32::new(e, s.info),
+                sh_addralign: U64::new(e, s.addralign),
+                sh_entsize: U64::new(e, s.entsize),
+            };
+            object::bytes_of(&header).to_vec()
+        } else {
+            let word = |value: u64| U32::new(e, value as u32);
+            let header = elf::SectionHeader32::<Endianness> {
+                sh_name: U32::new(e, s.name),
+                sh_type: U32::new(e, elf::SectionType(s.sh_type)),
+                sh_flags: U32::new_u64_truncate(e, elf::SectionFlags(s.flags)),
+                sh_addr: word(s.addr),
+                sh_offset: word(s.offset),
+                sh_size: word(s.size),
+                sh_link: U32::new(e, s.link),
+                sh_info: U32::new(e, s.info),
+                sh_addralign: word(s.addralign),
+                sh_entsize: word(s.entsize),
+            };
+            object::bytes_of(&header).to_vec()
+        }
     }
 
-    /// Offset and size of a field of the ELF header.
+    /// Offset and size of a field of the ELF header (the offset from `object`'s header types).
     pub fn header_field(&self, field: HeaderField) -> (u64, usize) {
-        match (field, self.is_64) {
-            (HeaderField::Phoff, true) => (32, 8),
-            (HeaderField::Phoff, false) => (28, 4),
-            (HeaderField::Shoff, true) => (40, 8),
-            (HeaderField::Shoff, false) => (32, 4),
-            (HeaderField::Phnum, true) => (56, 2),
-            (HeaderField::Phnum, false) => (44, 2),
-            (HeaderField::Shnum, true) => (60, 2),
-            (HeaderField::Shnum, false) => (48, 2),
-        }
+        use std::mem::offset_of;
+        type H64 = FileHeader64<Endianness>;
+        type H32 = FileHeader32<Endianness>;
+        let word = self.word() as usize;
+        let (offset, size) = match (field, self.is_64) {
+            (HeaderField::Phoff, true) => (offset_of!(H64, e_phoff), word),
+            (HeaderField::Phoff, false) => (offset_of!(H32, e_phoff), word),
+            (HeaderField::Shoff, true) => (offset_of!(H64, e_shoff), word),
+            (HeaderField::Shoff, false) => (offset_of!(H32, e_shoff), word),
+            (HeaderField::Phnum, true) => (offset_of!(H64, e_phnum), 2),
+            (HeaderField::Phnum, false) => (offset_of!(H32, e_phnum), 2),
+            (HeaderField::Shnum, true) => (offset_of!(H64, e_shnum), 2),
+            (HeaderField::Shnum, false) => (offset_of!(H32, e_shnum), 2),
+        };
+        (offset as u64, size)
     }
 }
 
