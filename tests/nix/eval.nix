@@ -104,7 +104,7 @@ in
       crates = builtins.attrNames (builtins.readDir ../../crates);
       exists = name: builtins.any (crate: builtins.pathExists (../../crates + "/${crate}/tests/${name}.rs")) crates;
     in
-    flags == [ "--lib" "--bins" "--test" "compute" "--test" "oracle" "--test" "generate" ] && builtins.all exists named;
+    flags == [ "--lib" "--bins" "--test" "compute" "--test" "oracle" "--test" "generate" "--test" "bad_input" ] && builtins.all exists named;
 
   # The manual pages and completions, made by the tool: natively only.
   package-installs-manual-and-completions =

@@ -2,8 +2,7 @@
 
 #![allow(dead_code)]
 
-pub mod fields;
-pub mod synth;
+pub use ldcache_fixtures::{fields, synth};
 
 use ldcache_note::{Cache, Computed, Entry, Fingerprint, Place, SearchTag};
 
