@@ -550,6 +550,8 @@ main () {
   (cd "$repo" && cargo build --release --locked --quiet --bin ldcache)
   mkdir -p "$cache"
   debug_dir=$(mktemp -d)
+  # 44 checks per version, and 2 comparing the versions' debug output when there are several.
+  plan $((44 * $# + ($# > 1 ? 2 : 0)))
   local version
   for version; do
     check_prefix="$version: "
@@ -557,8 +559,7 @@ main () {
   done
   (($# > 1)) && test_same_debug_output
   rm -rf "$debug_dir"
-  echo "$passed passed, $failed failed"
-  ((failed == 0))
+  summary
 }
 
 main "$@"
