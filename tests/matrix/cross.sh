@@ -59,6 +59,23 @@ if [ "$KEEP" = 0 ]; then trap 'rm -rf "$WORK"' EXIT; else echo "work directory: 
 START=$(date +%s)
 renice -n 10 -p $$ >/dev/null # other builds share the machine
 
+# The configuration names the loops below go through, for the plan.
+configuration_names() {
+  local target triple arch linkers linker build compiler variant suffix
+  for target in "${TARGETS[@]}"; do
+    IFS='|' read -r triple arch _ _ linkers <<<"$target"
+    for build in $(for linker in $linkers; do echo "clang|$linker"; done) "gcc|bfd"; do
+      IFS='|' read -r compiler linker <<<"$build"
+      for variant in "${VARIANTS[@]}"; do
+        suffix=${variant%%|*}
+        [ "$linker" = lld ] && [ "$suffix" != pie ] && [ "$suffix" != nopie-relro-now ] && continue
+        echo "$arch-$compiler-$linker-$suffix"
+      done
+    done
+  done
+}
+plan_configurations "$(configuration_names | { [ -n "$FILTER" ] && grep -F -- "$FILTER" || cat; } | wc -l)"
+
 for target in "${TARGETS[@]}"; do
   IFS='|' read -r triple arch qemu clang_flags linkers <<<"$target"
   builds=()

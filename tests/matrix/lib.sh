@@ -45,7 +45,17 @@ check() {
   fi
 }
 
+# plan_configurations N: the configurations the run will check, said first; `finish` fails the
+# run when another number was checked (one skipped by a condition, or a build that failed).
+plan_configurations() {
+  PLANNED=$1
+  echo "plan: $1 configurations"
+}
+
 finish() {
+  if [ -n "${PLANNED-}" ] && [ "$CONFIGS_CHECKED" -ne "$PLANNED" ]; then
+    fail "the plan: $PLANNED configurations planned, $CONFIGS_CHECKED checked"
+  fi
   if [ "$FAILED" -gt 0 ]; then
     echo "failures:"
     printf '  %s\n' "${FAILURES[@]}"

@@ -125,6 +125,12 @@ if [ "$KEEP" = 0 ]; then trap 'rm -rf "$WORK"' EXIT; else echo "work directory: 
 START=$(date +%s)
 renice -n 10 -p $$ >/dev/null # other builds share the machine
 
+selected=0
+for config in "${CONFIGS[@]}"; do
+  [ -z "$FILTER" ] || [[ ${config%%|*} == *"$FILTER"* ]] && selected=$((selected + 1))
+done
+plan_configurations "$selected"
+
 for config in "${CONFIGS[@]}"; do
   IFS='|' read -r name cc mode cflags ldflags post <<<"$config"
   [ -n "$FILTER" ] && [[ $name != *"$FILTER"* ]] && continue
