@@ -74,7 +74,7 @@ configuration_names() {
     done
   done
 }
-plan_configurations "$(configuration_names | { [ -n "$FILTER" ] && grep -F -- "$FILTER" || cat; } | wc -l)"
+plan_configurations "$(configuration_names | grep -cF -- "$FILTER" || true)"
 
 for target in "${TARGETS[@]}"; do
   IFS='|' read -r triple arch qemu clang_flags linkers <<<"$target"
