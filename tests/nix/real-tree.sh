@@ -40,11 +40,11 @@ yields() {
 }
 
 ours='(import ./nix/overlay.nix)'
-# An overlay that gives glibc version $1 (the Nix list of it before ours). glibc's `version`
-# attribute comes from its passthru.
+# with_glibc VERSION [OVERLAY]: the Nix list of an overlay that gives glibc VERSION, then
+# OVERLAY (default: ours). glibc's `version` attribute comes from its passthru.
 with_glibc() {
     echo "[ (_: prev: { glibc = prev.glibc.overrideAttrs (old: {
-             passthru = old.passthru // { version = \"$1\"; }; }); }) $ours ]"
+             passthru = old.passthru // { version = \"$1\"; }; }); }) ${2:-$ours} ]"
 }
 
 real_nix_setup "$cache"
@@ -83,16 +83,18 @@ done
 
 # The bootstrap chain, stage by stage, and the package sets derived from it, with glibc 2.42.
 OVERLAYS=$(with_glibc 2.42)
-hooks='(stdenv: builtins.length (builtins.filter (input: (input.name or "") == "ldcache-hook")
+# How often the input named NAME is in a stdenv's extraNativeBuildInputs.
+hooks_named='(name: stdenv: builtins.length (builtins.filter (input: (input.name or "") == name)
           stdenv.extraNativeBuildInputs))'
+hooks="($hooks_named \"ldcache-hook\")"
 # The package set of every stage, the final one first (stage 0's stdenv is the bootstrap tools').
 sets='(let sets = set: [ set ] ++ lib.optionals (set.stdenv.name != "bootstrap-stage0-stdenv-linux")
          (sets set.stdenv.__bootPackages); in sets pkgs)'
 check "every stage's stdenv has the hook exactly once" \
     yields true "(builtins.all (set: $hooks set.stdenv == 1) $sets)"
-check "every stage's glibc is patched (or the bootstrap tools')" \
-    yields true "(builtins.all (set: set.glibc.passthru.isFromBootstrapFiles or false
+patched_everywhere="(builtins.all (set: set.glibc.passthru.isFromBootstrapFiles or false
        || baseNameOf (toString (lib.last set.glibc.patches)) == \"ldcache-2.42.patch\") $sets)"
+check "every stage's glibc is patched (or the bootstrap tools')" yields true "$patched_everywhere"
 check "the tool and its hook are built without the hook" \
     yields '[0,0]' "(map (drv: $hooks drv.stdenv) [ pkgs.ldcache pkgs.ldcache-hook ])"
 check "one tool for every stage (one un-overlaid nixpkgs evaluated)" \
@@ -128,17 +130,13 @@ OVERLAYS=
 # does, which the evaluator's own counters (deterministic, unlike times) show.
 prebuilt='(import ./nix/prebuilt.nix { url = "file:///nonexistent/ldcache.nar.xz";
              hash = "sha256-AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="; })'
-with_prebuilt="[ (_: prev: { glibc = prev.glibc.overrideAttrs (old: {
-         passthru = old.passthru // { version = \"2.42\"; }; }); })
-       (import ./nix/make-overlay.nix { tool = $prebuilt; }) ]"
+with_prebuilt=$(with_glibc 2.42 "(import ./nix/make-overlay.nix { tool = $prebuilt; })")
 OVERLAYS=$with_prebuilt
-tool_hooks='(stdenv: builtins.length (builtins.filter (input: (input.name or "") == "ldcache-prebuilt")
-          stdenv.extraNativeBuildInputs))'
+tool_hooks="($hooks_named \"ldcache-prebuilt\")"
 check "prebuilt tool: every stage's stdenv has it exactly once, as its hook" \
     yields true "(builtins.all (set: $tool_hooks set.stdenv == 1 && $hooks set.stdenv == 0) $sets)"
 check "prebuilt tool: every stage's glibc is patched (or the bootstrap tools')" \
-    yields true "(builtins.all (set: set.glibc.passthru.isFromBootstrapFiles or false
-       || baseNameOf (toString (lib.last set.glibc.patches)) == \"ldcache-2.42.patch\") $sets)"
+    yields true "$patched_everywhere"
 check "prebuilt tool: the same fixed-output derivation in every stage, the aarch64 (cross) set included" \
     yields true "(lib.unique (map (set: set.ldcache.drvPath) ($sets ++ [ pkgs.pkgsCross.aarch64-multiplatform ]))
        == [ $prebuilt.drvPath ])"
