@@ -1,6 +1,10 @@
 # shellcheck shell=bash
 # Shell functions shared by the Nix suites (sourced; a suite that uses `check` defines `work`,
-# `passed` and `failed`).
+# `passed` and `failed`). The plan (`plan`, `summary`) is every suite's, from tests/lib.sh; the
+# `check` below replaces that file's.
+
+# shellcheck source=tests/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 
 # check NAME COMMAND...: runs COMMAND quietly (its output goes to $work/log) and prints one line,
 # "ok   NAME" or "FAIL NAME" with that output; counts the result in `passed` and `failed`.
@@ -35,21 +39,4 @@ real_nix_setup() {
     fi
     # shellcheck disable=SC2034 # for the caller
     tree=$cache/auxolotl/auxolotl-core
-}
-
-# plan N: the number of checks the suite runs, said first. `summary` then fails the suite when
-# another number ran: a check skipped, or run twice, by a condition.
-plan() {
-    planned=$1
-    echo "plan: $1 checks"
-}
-
-# summary: "N passed, M failed"; false on a failure or a plan not kept.
-summary() {
-    echo "$passed passed, $failed failed"
-    if [[ -n ${planned-} ]] && ((passed + failed != planned)); then
-        echo "FAIL the plan: $planned checks planned, $((passed + failed)) ran"
-        return 1
-    fi
-    ((failed == 0))
 }
