@@ -9,7 +9,8 @@ use crate::common::{current_dir, interpreter_of, read_elf, Profiles, StoreArgs};
 use crate::error::Error;
 
 /// Which resolution caches the modelled loader consults.
-#[derive(clap::ValueEnum, Clone, Copy, PartialEq, Eq)]
+#[derive(clap::ValueEnum, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum CacheArg {
     /// A stock glibc: notes are ignored.
     Off,
@@ -59,37 +60,41 @@ struct Output<'a> {
 #[derive(Serialize)]
 struct Assumed {
     library_path: Option<String>,
-    /// Where LD_LIBRARY_PATH came from: `option` (--library-path), `environment` or `none`.
-    library_path_from: &'static str,
+    library_path_from: Source,
     secure: bool,
-    /// `off` (notes ignored), `notes` (those the files carry) or `computed`.
-    cache: &'static str,
+    cache: CacheArg,
+}
+
+/// Where LD_LIBRARY_PATH came from.
+#[derive(Serialize, Clone, Copy)]
+#[serde(rename_all = "lowercase")]
+enum Source {
+    /// `--library-path`.
+    Option,
+    Environment,
+    None,
 }
 
 impl Assumed {
     fn of(args: &Args) -> Assumed {
         let (library_path, from) = match (&args.library_path, std::env::var("LD_LIBRARY_PATH")) {
-            (Some(option), _) => (Some(option.clone()), "option"),
-            (None, Ok(value)) => (Some(value), "environment"),
-            (None, Err(_)) => (None, "none"),
+            (Some(option), _) => (Some(option.clone()), Source::Option),
+            (None, Ok(value)) => (Some(value), Source::Environment),
+            (None, Err(_)) => (None, Source::None),
         };
         Assumed {
             // glibc ignores an empty LD_LIBRARY_PATH.
             library_path: library_path.filter(|dirs| !dirs.is_empty()),
             library_path_from: from,
             secure: args.secure,
-            cache: match args.cache {
-                CacheArg::Off => "off",
-                CacheArg::Notes => "notes",
-                CacheArg::Computed => "computed",
-            },
+            cache: args.cache,
         }
     }
 
     /// One line for the text output.
     fn line(&self) -> String {
         let library_path = match (&self.library_path, self.library_path_from) {
-            (Some(dirs), "environment") => format!(
+            (Some(dirs), Source::Environment) => format!(
                 "LD_LIBRARY_PATH={dirs} (from the environment; --library-path '' leaves it out)"
             ),
             (Some(dirs), _) => format!("LD_LIBRARY_PATH={dirs} (--library-path)"),
@@ -97,9 +102,9 @@ impl Assumed {
         };
         let secure = if self.secure { ", secure mode" } else { "" };
         let cache = match self.cache {
-            "off" => "notes ignored (a stock loader)",
-            "notes" => "the files' notes read",
-            _ => "the notes `ldcache embed` would write read",
+            CacheArg::Off => "notes ignored (a stock loader)",
+            CacheArg::Notes => "the files' notes read",
+            CacheArg::Computed => "the notes `ldcache embed` would write read",
         };
         format!("assuming: {library_path}{secure}; {cache}")
     }
