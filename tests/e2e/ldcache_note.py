@@ -45,12 +45,48 @@ def resolve(runpath, soname):
     return ":".join(entries)
 
 
-def fnv1a64(data):
-    """The 64-bit FNV-1a hash the fingerprint note carries."""
-    h = 0xCBF29CE484222325
-    for b in data:
-        h = ((h ^ b) * 0x100000001B3) & 0xFFFFFFFFFFFFFFFF
-    return h
+MASK = (1 << 64) - 1
+P1, P2, P3, P4, P5 = (0x9E3779B185EBCA87, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9,
+                      0x85EBCA77C2B2AE63, 0x27D4EB2F165667C5)
+
+
+def rotl(x, n):
+    return ((x << n) | (x >> (64 - n))) & MASK
+
+
+def xxh_round(acc, lane):
+    return rotl((acc + lane * P2) & MASK, 31) * P1 & MASK
+
+
+def xxh64(data):
+    """The XXH64 hash (seed 0) the fingerprint note carries (version 2)."""
+    word = lambda at, n: int.from_bytes(data[at:at + n], "little")
+    at, n = 0, len(data)
+    if n >= 32:
+        lanes = [(P1 + P2) & MASK, P2, 0, -P1 & MASK]
+        while n - at >= 32:
+            lanes = [xxh_round(lane, word(at + 8 * i, 8)) for i, lane in enumerate(lanes)]
+            at += 32
+        h = (rotl(lanes[0], 1) + rotl(lanes[1], 7) + rotl(lanes[2], 12)
+             + rotl(lanes[3], 18)) & MASK
+        for lane in lanes:
+            h = ((h ^ xxh_round(0, lane)) * P1 + P4) & MASK
+    else:
+        h = P5
+    h = (h + n) & MASK
+    while n - at >= 8:
+        h = (rotl(h ^ xxh_round(0, word(at, 8)), 27) * P1 + P4) & MASK
+        at += 8
+    if n - at >= 4:
+        h = (rotl(h ^ (word(at, 4) * P1 & MASK), 23) * P2 + P3) & MASK
+        at += 4
+    for b in data[at:]:
+        h = rotl(h ^ (b * P5 & MASK), 11) * P1 & MASK
+    h ^= h >> 33
+    h = h * P2 & MASK
+    h ^= h >> 29
+    h = h * P3 & MASK
+    return h ^ (h >> 32)
 
 
 def pad4(data):
@@ -72,7 +108,7 @@ def notes(args):
         tag = DT_RUNPATH if args.kind == 1 else DT_RPATH
         path = args.runpath.encode()
         data += note(NT_LDCACHE_FINGERPRINT,
-                     struct.pack("<IIIIQ", 1, tag, len(path), 0, fnv1a64(path)))
+                     struct.pack("<IIIIQ", 2, tag, len(path), 0, xxh64(path)))
     return data
 
 

@@ -88,7 +88,7 @@ pub fn run(args: &Args) -> Result<(), Error> {
     }
     match &shown.fingerprint {
         Some(fp) => println!(
-            "  computed from {:?} ({} bytes, fnv1a64 {:016x})",
+            "  computed from {:?} ({} bytes, xxh64 {:016x})",
             fp.tag, fp.length, fp.hash
         ),
         None => println!("  no fingerprint (written by another tool)"),

@@ -4,17 +4,20 @@
 //!
 //! | offset | size | field |
 //! | --- | --- | --- |
-//! | 0 | 4 | version, 1 |
+//! | 0 | 4 | version, 2 |
 //! | 4 | 4 | the tag whose search step the cache replaces: 29 (`DT_RUNPATH`) or 15 (`DT_RPATH`) |
 //! | 8 | 4 | length in bytes of that tag's string |
 //! | 12 | 4 | zero |
-//! | 16 | 8 | FNV-1a 64 of that string's bytes (without the NUL) |
+//! | 16 | 8 | XXH64 (seed 0) of that string's bytes (without the NUL) |
 //!
 //! A loader uses the cache only when the object has that tag (and, for `DT_RPATH`, no `DT_RUNPATH`)
 //! with a string of that length and hash. Any later edit of the search path (patchelf `--set-rpath`,
 //! `--shrink-rpath`, `--add-rpath`, `chrpath`, ...) makes the cache stale and the loader ignores it.
 //! A hash instead of the string keeps the note small; the check guards against accidents, not attacks
-//! (whoever can edit the search path can edit the note).
+//! (whoever can edit the search path can edit the note). The loader checks it once per object, over
+//! a string of up to a few kilobytes: XXH64 takes eight bytes a step in four independent lanes,
+//! where version 1's FNV-1a took one byte a step in a chain of multiplications (about 3 % of a
+//! program's start-up with full Nix RUNPATHs).
 
 use ldcache_elf::Endian;
 use serde::Serialize;
@@ -22,7 +25,7 @@ use serde::Serialize;
 /// Type of the fingerprint note (owner `NixOS`).
 pub const NT_NIXOS_LDCACHE_FINGERPRINT: u32 = 0x63a8_6cb7;
 
-const VERSION: u32 = 1;
+const VERSION: u32 = 2;
 const DESC_LEN: usize = 24;
 
 /// The search step a cache replaces.
@@ -52,11 +55,79 @@ pub struct Fingerprint {
     pub hash: u64,
 }
 
-/// FNV-1a, 64 bits: a few lines in any language, including the loader's C.
-pub fn fnv1a64(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, &b| {
-        (hash ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
-    })
+const PRIME_1: u64 = 0x9e37_79b1_85eb_ca87;
+const PRIME_2: u64 = 0xc2b2_ae3d_27d4_eb4f;
+const PRIME_3: u64 = 0x1656_67b1_9e37_79f9;
+const PRIME_4: u64 = 0x85eb_ca77_c2b2_ae63;
+const PRIME_5: u64 = 0x27d4_eb2f_1656_67c5;
+
+/// XXH64 with seed 0, as its specification defines it (input read as little-endian words
+/// whatever the host). The loader's C (`ldcache_xxh64`) follows the same steps.
+pub fn xxh64(bytes: &[u8]) -> u64 {
+    fn round(acc: u64, lane: u64) -> u64 {
+        acc.wrapping_add(lane.wrapping_mul(PRIME_2))
+            .rotate_left(31)
+            .wrapping_mul(PRIME_1)
+    }
+    fn merge(acc: u64, lane: u64) -> u64 {
+        (acc ^ round(0, lane))
+            .wrapping_mul(PRIME_1)
+            .wrapping_add(PRIME_4)
+    }
+    let word = |b: &[u8]| u64::from_le_bytes(b[..8].try_into().expect("8 bytes"));
+
+    let mut stripes = bytes.chunks_exact(32);
+    let mut hash = if bytes.len() >= 32 {
+        let mut lanes = [
+            PRIME_1.wrapping_add(PRIME_2),
+            PRIME_2,
+            0,
+            PRIME_1.wrapping_neg(),
+        ];
+        for stripe in &mut stripes {
+            for (lane, input) in lanes.iter_mut().zip(stripe.chunks_exact(8)) {
+                *lane = round(*lane, word(input));
+            }
+        }
+        let [a, b, c, d] = lanes;
+        let mixed = a
+            .rotate_left(1)
+            .wrapping_add(b.rotate_left(7))
+            .wrapping_add(c.rotate_left(12))
+            .wrapping_add(d.rotate_left(18));
+        lanes.iter().fold(mixed, |acc, &lane| merge(acc, lane))
+    } else {
+        PRIME_5
+    };
+    hash = hash.wrapping_add(bytes.len() as u64);
+
+    let mut rest = stripes.remainder();
+    while rest.len() >= 8 {
+        hash = (hash ^ round(0, word(rest)))
+            .rotate_left(27)
+            .wrapping_mul(PRIME_1)
+            .wrapping_add(PRIME_4);
+        rest = &rest[8..];
+    }
+    if rest.len() >= 4 {
+        let half = u32::from_le_bytes(rest[..4].try_into().expect("4 bytes"));
+        hash = (hash ^ u64::from(half).wrapping_mul(PRIME_1))
+            .rotate_left(23)
+            .wrapping_mul(PRIME_2)
+            .wrapping_add(PRIME_3);
+        rest = &rest[4..];
+    }
+    for &byte in rest {
+        hash = (hash ^ u64::from(byte).wrapping_mul(PRIME_5))
+            .rotate_left(11)
+            .wrapping_mul(PRIME_1);
+    }
+
+    hash ^= hash >> 33;
+    hash = hash.wrapping_mul(PRIME_2);
+    hash ^= hash >> 29;
+    hash = hash.wrapping_mul(PRIME_3);
+    hash ^ (hash >> 32)
 }
 
 impl Fingerprint {
@@ -65,7 +136,7 @@ impl Fingerprint {
         Fingerprint {
             tag,
             length: search_path.len() as u32,
-            hash: fnv1a64(search_path.as_bytes()),
+            hash: xxh64(search_path.as_bytes()),
         }
     }
 
@@ -136,10 +207,21 @@ mod tests {
     use super::*;
 
     #[test]
-    fn fnv1a64_reference_values() {
-        assert_eq!(fnv1a64(b""), 0xcbf2_9ce4_8422_2325);
-        assert_eq!(fnv1a64(b"a"), 0xaf63_dc4c_8601_ec8c);
-        assert_eq!(fnv1a64(b"foobar"), 0x8594_4171_f739_67e8);
+    fn xxh64_reference_values() {
+        // From the XXH64 specification's reference implementation.
+        assert_eq!(xxh64(b""), 0xef46_db37_51d8_e999);
+        assert_eq!(xxh64(b"a"), 0xd24e_c4f1_a98c_6e5b);
+        assert_eq!(xxh64(b"abc"), 0x44bc_2cf5_ad77_0999);
+    }
+
+    proptest::proptest! {
+        /// Every length: the 32-byte stripes, the 8- and 4-byte words and single bytes.
+        #[test]
+        fn xxh64_agrees_with_an_independent_implementation(
+            bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..200)
+        ) {
+            proptest::prop_assert_eq!(xxh64(&bytes), xxhash_rust::xxh64::xxh64(&bytes, 0));
+        }
     }
 
     #[test]
@@ -164,7 +246,7 @@ mod tests {
         let good = Fingerprint::of(SearchTag::Rpath, "/x").encode(Endian::Little);
         assert!(Fingerprint::decode(&good[..23], Endian::Little).is_err());
         let mut bad = good.clone();
-        bad[0] = 2;
+        bad[0] = 1;
         assert_eq!(
             Fingerprint::decode(&bad, Endian::Little),
             Err("unknown fingerprint version")

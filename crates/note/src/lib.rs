@@ -19,6 +19,6 @@ mod store;
 
 pub use cache::{Cache, DecodeError, Entry, Place};
 pub use compute::{compute, Computed, Rules};
-pub use fingerprint::{fnv1a64, Fingerprint, SearchTag, NT_NIXOS_LDCACHE_FINGERPRINT};
+pub use fingerprint::{xxh64, Fingerprint, SearchTag, NT_NIXOS_LDCACHE_FINGERPRINT};
 pub use ldcache_elf::{NOTE_OWNER_NIXOS, NT_NIXOS_LDCACHE};
 pub use present::Present;

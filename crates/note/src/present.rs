@@ -36,7 +36,8 @@ impl Present {
     }
 
     /// The cache a patched loader would use for `info`, or why it would not: a malformed note, a
-    /// fingerprint that no longer matches the search path, or (without a fingerprint) no `DT_RUNPATH`.
+    /// fingerprint that no longer matches the search path, (without a fingerprint) no `DT_RUNPATH`,
+    /// or an empty search path.
     pub fn usable(&self, info: &ElfInfo) -> Result<&Cache, String> {
         let cache = self.cache.as_ref().map_err(ToString::to_string)?;
         let (runpath, rpath) = (
@@ -44,14 +45,23 @@ impl Present {
             info.dynamic.rpath.as_deref(),
         );
         match &self.fingerprint {
-            Some(Ok(fingerprint)) if fingerprint.matches(runpath, rpath) => Ok(cache),
+            Some(Ok(fingerprint)) if fingerprint.matches(runpath, rpath) => {}
             Some(Ok(_)) => {
-                Err("stale: the search path changed after the cache was computed".into())
+                return Err("stale: the search path changed after the cache was computed".into())
             }
-            Some(Err(reason)) => Err(format!("malformed fingerprint: {reason}")),
-            None if runpath.is_some() => Ok(cache),
-            None => Err("no fingerprint and no DT_RUNPATH".into()),
+            Some(Err(reason)) => return Err(format!("malformed fingerprint: {reason}")),
+            None if runpath.is_some() => {}
+            None => return Err("no fingerprint and no DT_RUNPATH".into()),
         }
+        // The loader does not search an empty search path, so neither does it ask its cache.
+        let replaced = match self.tag() {
+            SearchTag::Runpath => runpath,
+            SearchTag::Rpath => rpath,
+        };
+        if replaced == Some("") {
+            return Err("the search path it replaces is empty".into());
+        }
+        Ok(cache)
     }
 
     /// Whether the note still describes the object as it is now: the loader would use it, and it
@@ -88,5 +98,59 @@ impl Present {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use ldcache_elf::{Class, Dynamic, Endian, Header, Linkage, Note};
+
+    use super::*;
+
+    /// A program whose DT_RUNPATH is `runpath`, carrying a cache note for libz (no fingerprint,
+    /// as patchelf writes it).
+    fn noted(runpath: &str) -> ElfInfo {
+        let cache = Cache {
+            entries: vec![crate::Entry {
+                soname: "libz.so.1".into(),
+                places: vec![Place::File("/nix/store/a-zlib/lib/libz.so.1".into())],
+            }],
+        };
+        ElfInfo {
+            header: Header {
+                class: Class::Elf64,
+                endian: Endian::Little,
+                e_type: 3,
+                machine: 62,
+                osabi: 0,
+            },
+            linkage: Linkage::Dynamic,
+            interpreter: None,
+            dynamic: Dynamic {
+                needed: vec!["libz.so.1".into()],
+                runpath: Some(runpath.into()),
+                ..Dynamic::default()
+            },
+            notes: vec![Note {
+                owner: NOTE_OWNER_NIXOS.to_vec(),
+                n_type: NT_NIXOS_LDCACHE,
+                desc: cache.encode(),
+                offset: 0,
+                size: 0,
+            }],
+        }
+    }
+
+    #[test]
+    fn a_cache_for_an_empty_search_path_is_not_used() {
+        // The loader never searches an empty DT_RUNPATH, so it never asks the cache that
+        // replaces it either.
+        let info = noted("");
+        let present = Present::read(&info).unwrap();
+        assert!(present.usable(&info).unwrap_err().contains("empty"));
+
+        let info = noted("/nix/store/a-zlib/lib");
+        let present = Present::read(&info).unwrap();
+        assert!(present.usable(&info).is_ok());
     }
 }

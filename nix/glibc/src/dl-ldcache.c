@@ -27,16 +27,17 @@
 
    NT_NIXOS_LDCACHE_FINGERPRINT: what the cache was computed from, so
    that a cache made stale by a later change of the search path is not
-   used.  24 bytes in the object's byte order: a 32-bit version (1), the
+   used.  24 bytes in the object's byte order: a 32-bit version (2), the
    32-bit tag whose search step the cache replaces (DT_RUNPATH, or
    DT_RPATH for the object's own DT_RPATH search), the 32-bit length of
-   that tag's string, 32 zero bits, and the 64-bit FNV-1a hash of the
+   that tag's string, 32 zero bits, and the XXH64 hash (seed 0) of the
    string.  Without this note the cache replaces the DT_RUNPATH search.
 
    The cache is a hint: when it does not lead to a file, the normal
    search follows.  With LDCACHE_STANDALONE defined, only the note parser
    is compiled, outside glibc (for fuzzing).  */
 
+#include <endian.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -117,7 +118,7 @@ ldcache_note (uint32_t type, const char *desc, size_t size,
 	}
       memcpy (word, desc, sizeof word);
       memcpy (&hash, desc + sizeof word, sizeof hash);
-      if (word[0] != 1 || (word[1] != DT_RUNPATH && word[1] != DT_RPATH)
+      if (word[0] != 2 || (word[1] != DT_RUNPATH && word[1] != DT_RPATH)
 	  || word[3] != 0)
 	notes->bad = true;
       else
@@ -182,18 +183,90 @@ ldcache_find (const char *cache, const char *name)
 
 #ifndef LDCACHE_STANDALONE
 
-/* Return the 64-bit FNV-1a hash of the LENGTH bytes at S.  */
-static uint64_t
-ldcache_fnv1a (const char *s, size_t length)
-{
-  uint64_t hash = 0xcbf29ce484222325ULL;
+#define XXH_PRIME_1 0x9e3779b185ebca87ULL
+#define XXH_PRIME_2 0xc2b2ae3d27d4eb4fULL
+#define XXH_PRIME_3 0x165667b19e3779f9ULL
+#define XXH_PRIME_4 0x85ebca77c2b2ae63ULL
+#define XXH_PRIME_5 0x27d4eb2f165667c5ULL
 
-  for (size_t i = 0; i < length; ++i)
+static inline uint64_t
+ldcache_rotl (uint64_t x, int n)
+{
+  return (x << n) | (x >> (64 - n));
+}
+
+/* Return the 8 bytes at P, and the 4 bytes at P, as little-endian
+   numbers (XXH64 reads its input so whatever the host).  */
+static inline uint64_t
+ldcache_le64 (const char *p)
+{
+  uint64_t value;
+
+  memcpy (&value, p, sizeof value);
+  return le64toh (value);
+}
+
+static inline uint64_t
+ldcache_le32 (const char *p)
+{
+  uint32_t value;
+
+  memcpy (&value, p, sizeof value);
+  return le32toh (value);
+}
+
+static inline uint64_t
+ldcache_xxh_round (uint64_t acc, uint64_t lane)
+{
+  return ldcache_rotl (acc + lane * XXH_PRIME_2, 31) * XXH_PRIME_1;
+}
+
+/* Return the XXH64 hash with seed 0 of the LENGTH bytes at S.  It reads
+   eight bytes a step in four independent lanes: the search path is
+   hashed once per object at start-up, and Nix search paths run to
+   kilobytes.  */
+static uint64_t
+ldcache_xxh64 (const char *s, size_t length)
+{
+  const char *end = s + length;
+  uint64_t hash;
+
+  if (length >= 32)
     {
-      hash ^= (unsigned char) s[i];
-      hash *= 0x100000001b3ULL;
+      uint64_t lane[4] = { XXH_PRIME_1 + XXH_PRIME_2, XXH_PRIME_2, 0,
+			   -XXH_PRIME_1 };
+
+      for (; end - s >= 32; s += 32)
+	for (int i = 0; i < 4; ++i)
+	  lane[i] = ldcache_xxh_round (lane[i], ldcache_le64 (s + 8 * i));
+      hash = (ldcache_rotl (lane[0], 1) + ldcache_rotl (lane[1], 7)
+	      + ldcache_rotl (lane[2], 12) + ldcache_rotl (lane[3], 18));
+      for (int i = 0; i < 4; ++i)
+	hash = ((hash ^ ldcache_xxh_round (0, lane[i])) * XXH_PRIME_1
+		+ XXH_PRIME_4);
     }
-  return hash;
+  else
+    hash = XXH_PRIME_5;
+  hash += length;
+
+  for (; end - s >= 8; s += 8)
+    hash = (ldcache_rotl (hash ^ ldcache_xxh_round (0, ldcache_le64 (s)), 27)
+	    * XXH_PRIME_1 + XXH_PRIME_4);
+  if (end - s >= 4)
+    {
+      hash = (ldcache_rotl (hash ^ ldcache_le32 (s) * XXH_PRIME_1, 23)
+	      * XXH_PRIME_2 + XXH_PRIME_3);
+      s += 4;
+    }
+  for (; s < end; ++s)
+    hash = (ldcache_rotl (hash ^ (unsigned char) *s * XXH_PRIME_5, 11)
+	    * XXH_PRIME_1);
+
+  hash ^= hash >> 33;
+  hash *= XXH_PRIME_2;
+  hash ^= hash >> 29;
+  hash *= XXH_PRIME_3;
+  return hash ^ (hash >> 32);
 }
 
 /* In ld.so __environ is not exported.  */
@@ -269,12 +342,17 @@ ldcache_init (struct link_map *l)
     problem = "malformed";
   else if (tag != have)
     problem = "stale";
-  else if (notes.tag != 0)
+  else
     {
       const char *path = ((const char *) D_PTR (l, l_info[DT_STRTAB])
 			  + l->l_info[tag]->d_un.d_val);
       size_t length = strlen (path);
-      if (length != notes.length || ldcache_fnv1a (path, length) != notes.hash)
+      /* An empty search path is not searched (decompose_rpath).  */
+      if (length == 0)
+	problem = "for an empty search path";
+      else if (notes.tag != 0
+	       && (length != notes.length
+		   || ldcache_xxh64 (path, length) != notes.hash))
 	problem = "stale";
     }
 
