@@ -20,6 +20,10 @@
       store prefix of the same length), the files carrying a note, those given a PT_LOAD.
   measure.py verify LDCACHE MANIFEST BEFORE AFTER SCRATCH
       `ldcache verify` on every changed ELF file (AFTER's prefix rewritten to BEFORE's first).
+  measure.py instructions CALLGRIND_OUT
+      User-space instructions of a callgrind run: the whole run, and (inclusive) the loader's
+      `_dl_start` (its start-up, before the first initialiser) and `_dl_map_object_deps` (the
+      search and mapping of the dependencies).
 """
 
 import glob
@@ -210,9 +214,29 @@ def verify(ldcache, manifest_path, before, after, scratch):
     print(json.dumps({"failures": len(failures), "examples": failures[:5]}))
 
 
+LOADER_FUNCTIONS = {"_dl_start": "startup", "_dl_map_object_deps": "map_deps"}
+
+
+def instructions(callgrind_out):
+    text = subprocess.run(["callgrind_annotate", "--auto=no", "--inclusive=yes", "--threshold=100",
+                           callgrind_out], capture_output=True, text=True, check=True).stdout
+    counts = {}
+    for line in text.splitlines():
+        if "PROGRAM TOTALS" in line:
+            counts["total"] = int(line.split()[0].replace(",", ""))
+        m = re.match(r"\s*([\d,]+) \(\s*[\d.]+%\)\s+(\S+?):(\S+)(?: \[(.*)\])?\s*$", line)
+        # The loader's own functions: by the object's name, or its sources when they are known.
+        if m and m.group(3) in LOADER_FUNCTIONS and (
+                "ld-linux" in (m.group(4) or "") or "/elf/" in m.group(2)):
+            key = LOADER_FUNCTIONS[m.group(3)]
+            counts[key] = counts.get(key, 0) + int(m.group(1).replace(",", ""))
+    print(json.dumps(counts))
+
+
 def main(argv):
     functions = {"trace": (trace, 3), "startup": (startup, 4), "predict": (predict, 5),
-                 "audit": (audit, 2), "sizes": (sizes, 3), "verify": (verify, 5)}
+                 "audit": (audit, 2), "sizes": (sizes, 3), "verify": (verify, 5),
+                 "instructions": (instructions, 1)}
     command, args = (argv[1], argv[2:]) if len(argv) > 1 else ("", [])
     if command not in functions or len(args) < functions[command][1] or (
             command not in ("trace", "startup") and len(args) != functions[command][1]):

@@ -2,17 +2,18 @@
 """The markdown report of one storm run (stdlib only).
 
   report.py WORK MANIFEST OUT.md
-      Reads WORK/results.jsonl, WORK/meta.json, WORK/command_line, WORK/hyperfine/*.json and
-      the embed logs; writes OUT.md and prints it.
+      Reads WORK/results.jsonl, WORK/meta.json, WORK/command_line, WORK/times.json (timing.py)
+      and the embed logs; writes OUT.md and prints it.
 """
 
 import datetime
-import glob
 import json
 import os
 import shlex
 import statistics
 import sys
+
+import stats
 
 SCENARIOS = {"1": "1 stock loader", "2": "2 ldcache notes", "3": "3 patchelf notes",
              "4": "4 shrinkwrap (absolute DT_NEEDED)", "5": "5 floor (one dir + ld.so.cache)"}
@@ -21,9 +22,10 @@ VARIANTS = {"full": "full dependency list (upper bound)",
 SMALL_FRACTION = 0.10  # "a small fraction" of patchelf's growth, made concrete
 HEADER = ("| scenario | output as 1 | failing lookups: resolution / all (whole run) "
           "| resolution lookups at start-up: measured / `ldcache explain` | mmap (of files) | syscalls "
-          "| median ms (runs, quartiles) | ratio to 1 "
+          "| wall ms, median [95 % CI] | CPU ms (user + sys) | wall ratio to 1 [95 % CI] "
+          "| loader instructions: start-up / dependency mapping "
           "| size growth of the ELF files (median, max: of the changed files) |\n"
-          "| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+          "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
 
 
 def load_results(work):
@@ -36,14 +38,14 @@ def load_results(work):
 
 
 def load_times(work):
-    """{(variant, scenario): [seconds...]} pooled over the hyperfine rounds."""
-    times = {}
-    for path in sorted(glob.glob(os.path.join(work, "hyperfine", "*.json"))):
-        variant = os.path.basename(path).rsplit("-", 1)[0]
-        with open(path) as f:
-            for result in json.load(f)["results"]:
-                times.setdefault((variant, result["command"][1:]), []).extend(result["times"])
-    return times
+    """({(variant, scenario): [wall seconds per round]}, the same for CPU seconds, the goals
+    still within noise when timing.py stopped)."""
+    with open(os.path.join(work, "times.json")) as f:
+        t = json.load(f)
+    keys = [tuple(k) for k in t["configurations"]]
+    wall = {k: [r[i][0] for r in t["rounds"]] for i, k in enumerate(keys)}
+    cpu = {k: [r[i][1] for r in t["rounds"]] for i, k in enumerate(keys)}
+    return wall, cpu, t["undecided"]
 
 
 def kib(n):
@@ -79,7 +81,8 @@ class Report:
     def __init__(self, work, manifest_path):
         self.work = work
         self.results = load_results(work)
-        self.times = load_times(work)
+        self.wall, self.cpu, self.undecided = load_times(work)
+        self.rounds = len(next(iter(self.wall.values())))
         with open(os.path.join(work, "meta.json")) as f:
             self.meta = json.load(f)
         with open(manifest_path) as f:
@@ -93,16 +96,10 @@ class Report:
             return value if value is not None else default
         return value.get(field, default)
 
-    def median_ms(self, variant, scenario):
-        t = self.times.get((variant, scenario))
-        return statistics.median(t) * 1e3 if t else None
-
-    def quartiles_ms(self, variant, scenario):
-        t = self.times.get((variant, scenario), [])
-        if len(t) < 4:
-            return None
-        q1, _, q3 = statistics.quantiles(t, n=4)
-        return q1 * 1e3, q3 * 1e3
+    def median_ms(self, series, variant, scenario):
+        """'median [low, high]' in ms of one configuration's runs."""
+        median, low, high = stats.median_ci(series[(variant, scenario)])
+        return f"{median * 1e3:.2f} [{low * 1e3:.2f}, {high * 1e3:.2f}]"
 
     def loaded(self, variant, scenario):
         objects = self.get(variant, scenario, "predicted", "objects", [])
@@ -152,11 +149,9 @@ RUNPATH of {entries(exe.get('runpath'))} entries ({entries(exe.get('runpath_shru
         trace = g(variant, n, "trace", default={})
         startup = g(variant, n, "startup", default={})
         predicted = g(variant, n, "predicted", "failed_lookups", "—")
-        ms, base = self.median_ms(variant, n), self.median_ms(variant, "1")
-        count = len(self.times.get((variant, n), []))
-        ratio = f"{ms / base:.2f}" if ms and base else "—"
-        q = self.quartiles_ms(variant, n)
-        spread = f", {q[0]:.2f}–{q[1]:.2f}" if q else ""
+        ratio, low, high = stats.ratio_ci(self.wall[(variant, n)], self.wall[(variant, "1")])
+        instr = g(variant, n, "instructions", default={})
+        instructions = f"{instr.get('startup', 0):,} / {instr.get('map_deps', 0):,}"
         sizes = g(variant, n, "sizes")
         growth = "—"
         if sizes:
@@ -168,9 +163,9 @@ RUNPATH of {entries(exe.get('runpath'))} entries ({entries(exe.get('runpath_shru
         return (f"| {SCENARIOS[n]} | {works} | {trace.get('failing_resolution', '—')} / "
                 f"{trace.get('failing', '—')} | {startup.get('failing_resolution', '—')} / "
                 f"{predicted} | {trace.get('mmap', '—')} ({trace.get('mmap_file', '—')}) | "
-                f"{trace.get('syscalls', '—')} | "
-                f"{ms:.2f} ({count}{spread}) | {ratio} | {growth} |" if ms else
-                f"| {SCENARIOS[n]} | {works} | — | — | — | — | — | — | {growth} |")
+                f"{trace.get('syscalls', '—')} | {self.median_ms(self.wall, variant, n)} | "
+                f"{self.median_ms(self.cpu, variant, n)} | "
+                f"{ratio:.3f} [{low:.3f}, {high:.3f}] | {instructions} | {growth} |")
 
     def table(self, variant):
         rows = "\n".join(self.row(variant, n) for n in SCENARIOS)
@@ -226,14 +221,34 @@ such as a relocatable object. `ldcache embed`'s time includes its own walk of ev
         for variant in VARIANTS:
             lines += [f"- {variant}: {'held' if ok else '**missed**'}: {text}"
                       for ok, text in self.goal_checks(variant)]
-        return "## Goals\n\n" + "\n".join(lines) + "\n"
+        return "## Goals\n\n" + "\n".join(lines) + "\n\n" + self.time_goals()
+
+    def time_goals(self):
+        goals = stats.time_goals(list(VARIANTS))
+        rows = []
+        cpu = {name: (ratio, low, high)
+               for name, _, ratio, low, high, _ in stats.judge(goals, self.cpu)}
+        for name, bound, ratio, low, high, verdict in stats.judge(goals, self.wall):
+            shown = verdict if verdict == "held" else f"**{verdict}**"
+            c = cpu[name]
+            rows.append(f"| {name} | ≤ {bound:.2f} | {ratio:.3f} [{low:.3f}, {high:.3f}] | "
+                        f"{shown} | {c[0]:.3f} [{c[1]:.3f}, {c[2]:.3f}] |")
+        still = (f" Still within noise when the maximum of {self.meta['max_runs']} rounds was "
+                 f"reached: {'; '.join(self.undecided)}." if self.undecided else "")
+        return f"""Start-up time, ratios of medians with 95 % bootstrap intervals over \
+{self.rounds} rounds of all ten configurations (judged on wall time; held: the whole interval \
+within the bound, missed: all of it outside, within noise: neither).{still}
+
+| goal | bound | wall ratio [95 % CI] | verdict | CPU (user + sys) ratio [95 % CI] |
+| --- | --- | --- | --- | --- |
+{chr(10).join(rows)}
+"""
 
     def goal_checks(self, variant):
         g = self.get
         res2 = g(variant, "2", "trace", "failing_resolution")
         mmap1, mmap2 = g(variant, "1", "trace", "mmap"), g(variant, "2", "trace", "mmap")
         files1, files2 = (g(variant, n, "trace", "mmap_file") for n in ("1", "2"))
-        t2, t3, t4 = (self.median_ms(variant, n) for n in ("2", "3", "4"))
         s2 = g(variant, "2", "sizes", "total_growth")
         s3 = g(variant, "3", "sizes", "total_growth")
         share = f" ({100 * s2 / s3:.1f} %)" if s2 is not None and s3 else ""
@@ -252,12 +267,6 @@ such as a relocatable object. `ldcache embed`'s time includes its own walk of ev
             (mmap2 is not None and mmap1 is not None and mmap2 <= mmap1,
              f"scenario 2 makes no more mmap calls than scenario 1: {mmap2} vs {mmap1}"
              + ("" if (mmap2 or 0) <= (mmap1 or 0) else self.why_mmap(variant))),
-            (bool(t2 and t4 and t2 <= 1.02 * t4),
-             f"scenario 2's median ≤ 1.02 × scenario 4's: {fmt_ratio(t2, t4)}"
-             + self.overlap(variant, "2", "4")),
-            (bool(t2 and t3 and t2 < t3),
-             f"scenario 2's median below scenario 3's: {fmt_ratio(t2, t3)}"
-             + self.overlap(variant, "2", "3")),
             (s2 is not None and bool(s3) and s2 <= SMALL_FRACTION * s3,
              f"scenario 2's size growth a small fraction (≤ {SMALL_FRACTION:.0%}) of "
              f"scenario 3's: {kib(s2 or 0)} vs {kib(s3 or 0)}{share}"),
@@ -304,17 +313,7 @@ such as a relocatable object. `ldcache embed`'s time includes its own walk of ev
                      "anonymous mmap calls by one or two")
         return text
 
-    def overlap(self, variant, a, b):
-        qa, qb = self.quartiles_ms(variant, a), self.quartiles_ms(variant, b)
-        if not qa or not qb:
-            return ""
-        if qa[0] <= qb[1] and qb[0] <= qa[1]:
-            return " (quartile ranges overlap: within the noise of this run)"
-        return " (quartile ranges apart)"
-
     def notes(self):
-        wrapped = " (each timed command run through `env -i VARS`, as the environment names a" \
-                  " scenario's store)" if self.meta.get("wrapped_in_env") == "1" else ""
         return f"""## How to read it
 
 - Every scenario is its own copy of the store (`/tmp/ldcache-storm.XXXXXX/sN/store`, equal
@@ -332,9 +331,15 @@ such as a relocatable object. `ldcache embed`'s time includes its own walk of ev
   with a file descriptor (segments of libraries, data files), the rest being anonymous memory. A
   control run puts the patched loader and libc under scenario 1's files (no notes): the mmap calls
   the loader change costs by itself, apart from the notes (reported with the mmap goal).
-- Times: `hyperfine -N` (warm: 2 warm-up runs per round), rounds of {self.meta['per_round']} runs of
-  every scenario with the order rotated each round, pooled; median and quartiles of all
-  runs{wrapped}.
+- Times (`timing.py`): one block for both RUNPATH variants; each round runs all ten
+  configurations once, in an order shuffled with a fixed seed, after 3 warm-up rounds. Wall time
+  is taken around spawn and wait; CPU time is the child's user + system time (rusage). At least
+  {self.meta['runs']} rounds, and more (up to {self.meta['max_runs']}) while a timing goal is
+  within noise. Medians with 95 % percentile-bootstrap intervals (2000 resamples of whole rounds,
+  so ratios stay paired within a round; `stats.py`).
+- Loader instructions: callgrind (user space, deterministic), inclusive counts of the loader's
+  `_dl_start` (its whole start-up before the first initialiser: mapping, relocation) and
+  `_dl_map_object_deps` (finding and mapping the dependencies).
 - Environment of every run: `env -i PATH=/usr/bin:/bin HOME=<empty dir> LC_ALL=C TERM=dumb` plus
   the VAR=VALUE words of the command line.
 - Debian's files have no RUNPATH: the layout gives them one with `patchelf --set-rpath` (as

@@ -18,17 +18,26 @@
 # wrapper does) and a PT_INTERP in the glibc store directory. Two RUNPATH variants: "full" and
 # "shrink" (the same after `patchelf --shrink-rpath`, as nixpkgs' fixup does).
 #
-# Scenarios, each its own copy of the store ($work/sN/store: equal lengths, so equal RUNPATHs):
+# Scenarios, each its own copy of the store ($work/fN/store for the full RUNPATHs, $work/sN/store
+# for the shrunk ones: equal lengths, so equal RUNPATHs):
 #   1 stock: pristine glibc loader and libc (2.43 unless LDCACHE_GLIBC says otherwise)
 #   2 ldcache: patched loader and libc, notes by `ldcache embed --store-dir S S`
 #   3 patchelf: patched loader and libc, notes by patchelf 0.19.3 --build-resolution-cache
 #   4 shrinkwrap: pristine glibc, every DT_NEEDED replaced by the absolute path it resolves to
 #   5 floor: pristine glibc, no RUNPATH, every library in one directory found via ld.so.cache
 #
+# Start-up times: one block of rounds, each running all ten configurations (five scenarios, two
+# RUNPATH variants) once in a shuffled order (timing.py); goals judged on medians with bootstrap
+# confidence intervals (stats.py), more rounds while one is within noise. Loader instructions:
+# callgrind, once per configuration (deterministic).
+#
 # Writes bench/results/storm-<PACKAGE>.md (also printed). Environment: LDCACHE_CACHE_DIR
-# (default /var/cache/ldcache), LDCACHE_STORM_RUNS (hyperfine runs per scenario, default 40),
-# LDCACHE_KEEP=1 keeps the work directory, LDCACHE_GLIBC the glibc version (default 2.43, the
-# version of the results in bench/results). Run as root (apt-get, ld.so.cache, setuid bits).
+# (default /var/cache/ldcache), LDCACHE_STORM_RUNS (rounds at least, default 100),
+# LDCACHE_STORM_MAX_RUNS (rounds at most, default 5 times that), LDCACHE_KEEP=1 keeps the work
+# directory, LDCACHE_GLIBC the glibc version (default 2.43, the version of the results in
+# bench/results), LDCACHE_GLIBC_DEV=1 takes the patched glibc from `build-glibc.sh --dev` (the
+# loader patch being worked on, rebuilt incrementally). Run as root (apt-get, ld.so.cache,
+# setuid bits).
 set -euo pipefail
 unset LD_LIBRARY_PATH LD_PRELOAD LD_DEBUG LD_LDCACHE_DISABLE
 
@@ -36,9 +45,9 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/../.." && pwd)
 cache=${LDCACHE_CACHE_DIR:-/var/cache/ldcache}
 storm=$cache/storm
-runs=${LDCACHE_STORM_RUNS:-40}
+runs=${LDCACHE_STORM_RUNS:-100}
+max_runs=${LDCACHE_STORM_MAX_RUNS:-$((5 * runs))}
 glibc_version=${LDCACHE_GLIBC:-2.43}
-per_round=5
 scenarios=(1 2 3 4 5)
 variants=(full shrink)
 # Bump when the layout changes in a way the hashed scripts do not show.
@@ -72,18 +81,15 @@ parse_arguments () {
   (($#)) || usage
   command=$1
   args=("${@:2}")
-  wrap_env=0
-  [[ ${app_env[*]} == *@*@* ]] && wrap_env=1
-  return 0
 }
 
 setup_tools () {
   [[ $(id -u) == 0 ]] || die "run as root (apt-get, ldconfig)"
-  ensure_packages strace hyperfine python3 python3-venv dpkg apt util-linux coreutils
+  ensure_packages strace valgrind python3 python3-venv dpkg apt util-linux coreutils
   local key value
   while IFS='=' read -r key value; do
     printf -v "$key" %s "$value"
-  done < <(bash "$repo/tests/e2e/build-glibc.sh" "$glibc_version")
+  done < <(bash "$repo/tests/e2e/build-glibc.sh" ${LDCACHE_GLIBC_DEV:+--dev} "$glibc_version")
   [[ -x ${PRISTINE_LDSO-} && -x ${PATCHED_LDSO-} ]] || die "tests/e2e/build-glibc.sh failed"
   patchelf=$(patchelf_bin)
   # A private copy: another build in this checkout may replace target/release/ldcache meanwhile.
@@ -167,7 +173,10 @@ prepare_base () {
 # ---------------------------------------------------------------------------------------------
 # Scenario stores
 
-store_of () { echo "$work/s$1/store"; }
+# Scenario N of the RUNPATH variant in $variant (the caller's): s1..s5 for the shrunk RUNPATHs,
+# f1..f5 for the full ones.
+scenario_dir () { echo "$work/${variant:0:1}$1"; }
+store_of () { echo "$(scenario_dir "$1")/store"; }
 loader_of () { echo "$(store_of "$1")/$(py store.py glibc-dir)/ld-linux-x86-64.so.2"; }
 
 # record VARIANT SCENARIO KEY JSON: one line of results.jsonl, which report.py reads (null when
@@ -200,10 +209,11 @@ patchelf_hook () {
 list_dynamic_files () { py store.py dynamic-files "$1" > "$2"; }
 
 build_scenario () {
-  local variant=$1 n=$2 store
+  local variant=$1 n=$2 store dir
   store=$(store_of "$n")
-  rm -rf "$work/s$n"
-  mkdir -p "$work/s$n"
+  dir=$(scenario_dir "$n")
+  rm -rf "$dir"
+  mkdir -p "$dir"
   case $n in
     1|4) py store.py instantiate "$manifest" "$base" "$variant" "$store" "$PRISTINE_LIBDIR" ;;
     2|3) py store.py instantiate "$manifest" "$base" "$variant" "$store" "$PATCHED_LIBDIR" ;;
@@ -211,25 +221,25 @@ build_scenario () {
       # The stock loader reads the ld.so.cache named at build time, inside the shared glibc
       # install: this scenario's loader is a copy with that string replaced by the path of its
       # own cache (not longer, NUL-padded), so the shared install is never written.
-      py scenarios.py patch-loader "$PRISTINE_LDSO" "$work/s5/ld.so" \
-        "$(dirname "$PRISTINE_LIBDIR")/etc/ld.so.cache" "$work/s5/ld.so.cache"
+      py scenarios.py patch-loader "$PRISTINE_LDSO" "$dir/ld.so" \
+        "$(dirname "$PRISTINE_LIBDIR")/etc/ld.so.cache" "$dir/ld.so.cache"
       py store.py instantiate "$manifest" "$base" "$variant" "$store" "$PRISTINE_LIBDIR" \
-        --loader "$work/s5/ld.so" ;;
+        --loader "$dir/ld.so" ;;
   esac
   case $n in
     2) timed "$variant" 2 embed "$ldcache" embed --json --store-dir "$store" "$store" ;;
-    3) timed "$variant" 3 list list_dynamic_files "$store" "$work/s3/dynamic-files"
-       timed "$variant" 3 embed patchelf_hook "$work/s3/dynamic-files" ;;
+    3) timed "$variant" 3 list list_dynamic_files "$store" "$dir/dynamic-files"
+       timed "$variant" 3 embed patchelf_hook "$dir/dynamic-files" ;;
     4) py scenarios.py shrinkwrap "$manifest" "$store" "$patchelf" ;;
     5) py scenarios.py flatten "$manifest" "$store" "$patchelf" \
-         "$(dirname "$PRISTINE_LIBDIR")/sbin/ldconfig" "$work/s5/ld.so.cache" ;;
+         "$(dirname "$PRISTINE_LIBDIR")/sbin/ldconfig" "$dir/ld.so.cache" ;;
   esac
 }
 
 # ---------------------------------------------------------------------------------------------
 # Running the program
 
-# app_argv N: the command line of scenario N, one word per line of the array app_argv.
+# app_argv N: scenario N's command line in the array app_argv, its environment in app_envv.
 app_argv () {
   local store word
   store=$(store_of "$1")
@@ -237,11 +247,6 @@ app_argv () {
   for word in "${args[@]}"; do app_argv+=("$(expand "$store" "$word")"); done
   app_envv=(PATH=/usr/bin:/bin "HOME=$work/home" LC_ALL=C TERM=dumb)
   for word in "${app_env[@]}"; do app_envv+=("$(expand "$store" "$word")"); done
-  # hyperfine runs all scenarios in one environment: one naming a scenario's store goes with
-  # each command line, through env(1) (the same extra exec for every scenario).
-  timed_argv=("${app_argv[@]}")
-  ((wrap_env)) && timed_argv=(/usr/bin/env -i "${app_envv[@]}" "${app_argv[@]}")
-  return 0
 }
 
 # expand STORE WORD: WORD with every @PKG@ replaced by PKG's directory in STORE.
@@ -336,24 +341,42 @@ measure_sizes () {
                                   "$(store_of 2)" "$work/verify.tmp")"
 }
 
-# Startup time: rounds of `hyperfine --runs $per_round` over all scenarios, the order rotated
-# from round to round, so that drift and order effects spread evenly; report.py pools the times.
-measure_times () {
-  local variant=$1 round n i rounds=$(((runs + per_round - 1) / per_round)) cmds
-  for ((round = 0; round < rounds; round++)); do
-    cmds=()
-    for ((i = 0; i < ${#scenarios[@]}; i++)); do
-      n=${scenarios[(i + round) % ${#scenarios[@]}]}
-      app_argv "$n"
-      cmds+=(-n "s$n" "${timed_argv[*]@Q}")
-    done
-    env -i "${app_envv[@]}" hyperfine -N -i --style none --warmup 2 --runs "$per_round" \
-      --export-json "$work/hyperfine/$variant-$round.json" "${cmds[@]}" \
-      > /dev/null 2> "$work/hyperfine/$variant-$round.log" ||
-      { cat "$work/hyperfine/$variant-$round.log" >&2; die "hyperfine failed"; }
-  done
-  log "$variant: $rounds rounds x $per_round runs per scenario"
+# measure_instructions VARIANT N: the loader's instructions in scenario N (callgrind, user space,
+# deterministic): start-up (`_dl_start`, everything before the first initialiser), dependency
+# mapping (`_dl_map_object_deps`), and the whole run.
+measure_instructions () {
+  local variant=$1 n=$2 out=$work/trace/callgrind-$1-s$2
+  app_argv "$n"
+  env -i "${app_envv[@]}" valgrind --tool=callgrind --callgrind-out-file="$out" \
+    "${app_argv[@]}" > /dev/null 2> "$out.log" < /dev/null || true
+  record "$variant" "$n" instructions "$(py measure.py instructions "$out")"
+  [[ -n ${LDCACHE_KEEP-} ]] || rm -f "$out" "$out.log"
 }
+
+# Start-up times of every configuration (scenario and RUNPATH variant) in one interleaved block:
+# timing.py runs rounds of all of them in a shuffled order, and more rounds while a goal is within
+# noise. The plan names each configuration's command line and environment.
+measure_times () {
+  local variant n
+  {
+    printf '{"min_rounds": %d, "max_rounds": %d, "batch": %d, "warmup": 3, "configurations": [' \
+      "$runs" "$max_runs" "$(((runs + 1) / 2))"
+    local sep=
+    for variant in "${variants[@]}"; do
+      for n in "${scenarios[@]}"; do
+        app_argv "$n"
+        printf '%s{"variant": "%s", "scenario": "%s", "argv": %s, "env": %s}' "$sep" \
+          "$variant" "$n" "$(json_array "${app_argv[@]}")" "$(json_array "${app_envv[@]}")"
+        sep=", "
+      done
+    done
+    printf ']}\n'
+  } > "$work/timing-plan.json"
+  log "timing ${#variants[@]} x ${#scenarios[@]} configurations, at least $runs rounds"
+  py timing.py "$work/timing-plan.json" "$work/times.json"
+}
+
+json_array () { /usr/bin/python3 -c 'import json, sys; print(json.dumps(sys.argv[1:]))' "$@"; }
 
 run_variant () {
   local variant=$1 n
@@ -366,14 +389,10 @@ run_variant () {
     log "$variant: tracing scenario $n"
     measure_traces "$variant" "$n"
     predict "$variant" "$n"
+    measure_instructions "$variant" "$n"
   done
   measure_control "$variant"
   measure_sizes "$variant"
-  log "$variant: timing"
-  measure_times "$variant"
-  if [[ -z ${LDCACHE_KEEP-} ]]; then
-    for n in "${scenarios[@]}"; do rm -rf "$work/s$n"; done
-  fi
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -392,9 +411,8 @@ json.dump(dict(zip(keys, sys.argv[3::2])), open(sys.argv[1], "w"), indent=1)' "$
     ldcache_version "$("$ldcache" --version)" patchelf_version "$("$patchelf" --version)" \
     ldcache_sha256 "$(sha256sum < "$ldcache" | cut -d' ' -f1)" \
     load_start "$load_start" load_end "$(cut -d' ' -f1 /proc/loadavg)" \
-    seconds "$((SECONDS - start_seconds))" runs "$runs" per_round "$per_round" \
-    pristine_libdir "$PRISTINE_LIBDIR" patched_libdir "$PATCHED_LIBDIR" \
-    wrapped_in_env "$wrap_env"
+    seconds "$((SECONDS - start_seconds))" runs "$runs" max_runs "$max_runs" \
+    pristine_libdir "$PRISTINE_LIBDIR" patched_libdir "$PATCHED_LIBDIR"
 }
 
 main () {
@@ -405,12 +423,13 @@ main () {
   work=$(mktemp -d /tmp/ldcache-storm.XXXXXX)
   chmod 755 "$work"
   [[ -n ${LDCACHE_KEEP-} ]] || trap 'rm -rf "$work"' EXIT
-  mkdir -p "$work/home" "$work/out" "$work/trace" "$work/hyperfine"
+  mkdir -p "$work/home" "$work/out" "$work/trace"
   setup_tools
   GLIBC_STORE_NAME=$(py store.py glibc-dir)
   prepare_base
   local variant
   for variant in "${variants[@]}"; do run_variant "$variant"; done
+  measure_times
   write_meta
   printf '%s\0' "$package" "${app_env[@]}" "$command" "${args[@]}" > "$work/command_line"
   mkdir -p "$repo/bench/results"
