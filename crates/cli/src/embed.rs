@@ -66,7 +66,7 @@ pub enum Outcome {
 }
 
 #[derive(Serialize, Default)]
-struct Summary {
+pub struct Summary {
     files: usize,
     cached: usize,
     removed: usize,
@@ -105,7 +105,7 @@ pub fn run_strip(args: &StripArgs) -> Result<(), Error> {
     finish(&summary, false)
 }
 
-fn finish(summary: &Summary, strict: bool) -> Result<(), Error> {
+pub fn finish(summary: &Summary, strict: bool) -> Result<(), Error> {
     if !summary.errors.is_empty() {
         return Err(Error::Incomplete(format!(
             "{} files could not be read or written",
@@ -121,7 +121,7 @@ fn finish(summary: &Summary, strict: bool) -> Result<(), Error> {
     Ok(())
 }
 
-fn process(
+pub fn process(
     paths: &[PathBuf],
     jobs: Option<usize>,
     each: impl Fn(&Found) -> io::Result<Outcome> + Sync,
@@ -164,12 +164,12 @@ fn process(
 
 /// Which command a summary is of: what it counts as done.
 #[derive(Clone, Copy)]
-enum Command {
+pub enum Command {
     Embed,
     Strip,
 }
 
-fn report(summary: &Summary, json: bool, command: Command) {
+pub fn report(summary: &Summary, json: bool, command: Command) {
     if json {
         println!(
             "{}",

@@ -7,6 +7,7 @@ mod embed;
 mod error;
 mod explain;
 mod generate;
+mod graft;
 mod mapped;
 mod refusal;
 mod replace;
@@ -44,6 +45,8 @@ enum Command {
     Audit(audit::Args),
     /// Check that a rewritten file differs from its original only where ldcache may change it.
     Verify(verify::Args),
+    /// Copy a store path to a new one naming grafted store paths, and write its notes.
+    Graft(graft::Args),
     /// Print the manual page or shell completions.
     Generate(generate::Args),
 }
@@ -63,6 +66,7 @@ fn main() -> ExitCode {
         Command::Show(args) => show::run(&args),
         Command::Audit(args) => audit::run(&args),
         Command::Verify(args) => verify::run(&args),
+        Command::Graft(args) => graft::run(&args),
         Command::Generate(args) => generate::run(&args),
     };
     match result {
