@@ -5,8 +5,10 @@
 //! `embed` does, now that their search paths name the grafted directories.
 //!
 //! Replacing a store path by one of the same length keeps every offset in every file, as Nix's
-//! own `replaceDependencies` does; a note written before the graft is then stale (its fingerprint
-//! is of the old search path) and is rewritten.
+//! own `replaceDependencies` does. What is replaced is a store path's hash, the 32 characters
+//! Nix scans files for to find their references: an occurrence without the name after it would
+//! otherwise keep a reference to the old path. A note written before the graft is then stale (its
+//! fingerprint is of the old search path) and is rewritten.
 
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::os::unix::fs::PermissionsExt;
@@ -91,7 +93,8 @@ pub fn run(args: &Args) -> Result<(), Error> {
 /// A store path's base name and the one that replaces it.
 type Pair = (Vec<u8>, Vec<u8>);
 
-/// The base names to replace, SOURCE's by OUT's first; each pair of one length.
+/// The strings to replace, SOURCE's by OUT's first: the hashes of two store paths of one name,
+/// else their base names, of one length.
 fn replacements(args: &Args) -> Result<Vec<Pair>, Error> {
     let mut pairs = Vec::new();
     for (old, new) in std::iter::once((&args.source, &args.out))
@@ -110,11 +113,26 @@ fn replacements(args: &Args) -> Result<Vec<Pair>, Error> {
                 new.display()
             )));
         }
-        if old_name != new_name {
-            pairs.push((old_name, new_name));
+        if old_name == new_name {
+            continue;
+        }
+        let (old_hash, new_hash) = (store_hash(&old_name), store_hash(&new_name));
+        match (old_hash, new_hash) {
+            (Some(old_hash), Some(new_hash)) if old_name[HASH..] == new_name[HASH..] => {
+                pairs.push((old_hash.to_vec(), new_hash.to_vec()))
+            }
+            _ => pairs.push((old_name, new_name)),
         }
     }
     Ok(pairs)
+}
+
+/// Length of a store path's hash, before `-name`.
+const HASH: usize = 32;
+
+/// The hash of a store path's base name (`<hash>-<name>`), if it has that shape.
+fn store_hash(name: &[u8]) -> Option<&[u8]> {
+    (name.len() > HASH + 1 && name[HASH] == b'-').then(|| &name[..HASH])
 }
 
 /// Replaces every old name by its new one, in one pass over the bytes.
