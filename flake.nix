@@ -36,11 +36,40 @@
         # every evaluation the tool's own nixpkgs; `overlay { }` is the default.
         overlay = import ./nix/make-overlay.nix;
         prebuilt = import ./nix/prebuilt.nix;
+
+        # `graft { pkgs = nixpkgs.legacyPackages.x86_64-linux; drv = pkgs.hello; }`:
+        # DRV's closure with the patched loader swapped in for pkgs' glibc and
+        # notes in every ELF file, without rebuilding it: only glibc is built
+        # (nix/graft.nix says how, and what it costs).
+        graft =
+          { pkgs
+          , drv
+          , tool ? pkgs.callPackage ./nix/package.nix { }
+          ,
+          }:
+          let
+            patched = import ./nix/patched-glibc.nix {
+              inherit (pkgs) lib glibc;
+            };
+          in
+          import ./nix/graft.nix
+            {
+              ldcache = tool;
+              inherit (pkgs.stdenv.buildPlatform) system;
+            }
+            {
+              inherit drv;
+              replacements = map
+                (output: {
+                  oldDependency = pkgs.glibc.${output};
+                  newDependency = patched.${output};
+                })
+                pkgs.glibc.outputs;
+            };
       };
 
-      nixosModules.default = {
-        nixpkgs.overlays = [ self.overlays.default ];
-      };
+      # `ldcache.mode`: "rebuild" (the default: the overlay), "graft" or "off".
+      nixosModules.default = import ./nix/module.nix { overlay = self.overlays.default; };
 
       packages = forAllSystems (
         system:
@@ -65,6 +94,13 @@
         };
         # Zero failing library lookups with notes, a storm without.
         test-closure = (closureTest system).check;
+        # hello, curl and git from stock nixpkgs, grafted: zero failing
+        # lookups, current notes; only glibc is built.
+        graft = import ./tests/nix/graft-check.nix {
+          pkgs = plain system;
+          inherit (self.lib) graft;
+          inherit (self.packages.${system}) ldcache;
+        };
       });
 
       devShells = forAllSystems (

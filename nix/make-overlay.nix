@@ -59,24 +59,6 @@ let
     else
       tool;
 
-  # The loader patches by glibc major.minor version: ./glibc/ldcache-<v>.patch.
-  glibcPatches =
-    let
-      versionOf = file: builtins.match "ldcache-([0-9]+\\.[0-9]+)\\.patch" file;
-      files = builtins.filter (file: versionOf file != null) (
-        builtins.attrNames (builtins.readDir ./glibc)
-      );
-    in
-    lib.listToAttrs (
-      map (file: lib.nameValuePair (builtins.head (versionOf file)) (./glibc + "/${file}")) files
-    );
-
-  glibcVersion = lib.versions.majorMinor prev.glibc.version;
-
-  unsupported =
-    "ldcache: no loader patch for glibc ${glibcVersion} (this nixpkgs' glibc is "
-    + "${prev.glibc.version}); supported: ${lib.concatStringsSep ", " (lib.attrNames glibcPatches)}";
-
   enabled = hostPlatform.isLinux && hostPlatform.libc == "glibc";
 
   hasHook = builtins.elem ldcache-hook (prev.stdenv.extraNativeBuildInputs or [ ]);
@@ -129,26 +111,10 @@ in
 // lib.optionalAttrs enabled {
   # Every bootstrap stage that builds glibc takes it from here, so
   # stdenv.cc.libc, and with it every package, gets the patched loader.
-  # Without a patch for this glibc, glibc's build stops at once with the
-  # message above, and evaluating it warns. It cannot stop evaluation: the
-  # Linux bootstrap compares every stage's glibc store paths (cc-wrapper's
-  # `libc_bin` assertion) while evaluating any attribute of the package set,
-  # so a `throw` here would stop the tool and its hook from evaluating too.
-  glibc =
-    if glibcPatches ? ${glibcVersion} then
-      prev.glibc.overrideAttrs
-        (old: {
-          patches = (old.patches or [ ]) ++ [ glibcPatches.${glibcVersion} ];
-        })
-    else
-      lib.warn unsupported (
-        prev.glibc.overrideAttrs (_: {
-          preUnpack = ''
-            echo ${lib.escapeShellArg unsupported} >&2
-            exit 1
-          '';
-        })
-      );
+  glibc = import ./patched-glibc.nix {
+    inherit lib;
+    inherit (prev) glibc;
+  };
 
   # In every stage of the bootstrap, not only the final one: the final stage
   # takes glibc, gcc's libraries, coreutils, bash, zlib, xz, ... from earlier

@@ -126,11 +126,17 @@ in
       ]
     ) [ "x86_64-linux" "aarch64-linux" ];
 
-  flake-module-adds-overlay = (import mock { inherit (flake.nixosModules.default.nixpkgs) overlays; }) ? ldcache-hook;
+  # A NixOS module taking its arguments (real-tree.sh evaluates it with the tree's module system).
+  flake-module-is-a-module = builtins.functionArgs flake.nixosModules.default == {
+    config = false;
+    lib = false;
+    pkgs = false;
+  };
 
   flake-overlay-is-nix-overlay = (import mock { overlays = [ flake.overlays.default ]; }) ? ldcache-hook;
 
   flake-checks = builtins.attrNames flake.checks.aarch64-linux == [
+    "graft"
     "hook"
     "ldcache"
     "test-closure"

@@ -19,8 +19,8 @@ trap 'rm -rf "$work"' EXIT
 
 passed=0
 failed=0
-# 23 checks, and one per loader patch.
-plan $((23 + $(find nix/glibc -maxdepth 1 -name 'ldcache-*.patch' | wc -l)))
+# 26 checks, and one per loader patch.
+plan $((26 + $(find nix/glibc -maxdepth 1 -name 'ldcache-*.patch' | wc -l)))
 
 # nix_eval EXPRESSION: evaluate EXPRESSION with `pkgs` (the tree with OVERLAYS, a Nix list) and
 # `lib` in scope; prints the result as JSON.
@@ -41,10 +41,10 @@ yields() {
 
 ours='(import ./nix/overlay.nix)'
 # with_glibc VERSION [OVERLAY]: the Nix list of an overlay that gives glibc VERSION, then
-# OVERLAY (default: ours). glibc's `version` attribute comes from its passthru.
+# OVERLAY (default: ours; "" for none). glibc's `version` attribute comes from its passthru.
 with_glibc() {
     echo "[ (_: prev: { glibc = prev.glibc.overrideAttrs (old: {
-             passthru = old.passthru // { version = \"$1\"; }; }); }) ${2:-$ours} ]"
+             passthru = old.passthru // { version = \"$1\"; }; }); }) ${2-$ours} ]"
 }
 
 real_nix_setup "$cache"
@@ -163,5 +163,35 @@ prebuilt_work=$(work "$with_prebuilt") || prebuilt_work=0
 source_work=$(work "$(with_glibc 2.42)") || source_work=0
 check "prebuilt tool: evaluating stdenv does at most 1.25x the stock evaluator work (function calls + thunks: stock $stock_work, prebuilt tool $prebuilt_work; tool from source $source_work)" \
     test "$stock_work" -gt 0 -a "$((prebuilt_work * 4))" -le "$((stock_work * 5))"
+
+# The NixOS module, through the tree's own module system, with the two NixOS options it sets
+# declared as NixOS declares them (the tree has no nixos/). glibc 2.42 has a loader patch.
+module() {
+    echo "(lib.evalModules { modules = [
+        (import ./nix/module.nix { overlay = $ours; })
+        { options.nixpkgs.overlays = lib.mkOption { default = [ ]; };
+          options.system.replaceDependencies.replacements = lib.mkOption { default = [ ]; };
+          config._module.args.pkgs = pkgs; }
+        { ldcache.mode = \"$1\"; } ]; }).config"
+}
+OVERLAYS=$(with_glibc 2.42 "")
+check "module: rebuild (the default) applies the overlay and replaces nothing" \
+    yields true "(let c = $(module rebuild); in builtins.length c.nixpkgs.overlays == 1
+       && (pkgs.extend (builtins.head c.nixpkgs.overlays)) ? ldcache-hook
+       && c.system.replaceDependencies.replacements == [ ])"
+check "module: graft replaces each glibc output by the patched one, and copies with ldcache graft" \
+    yields true "(let c = $(module graft); r = c.system.replaceDependencies.replacements;
+       grafted = (lib.foldl' (p: o: p.extend o) pkgs c.nixpkgs.overlays);
+       copy = grafted.replaceDirectDependencies { drv = pkgs.zlib; replacements = [ {
+         oldDependency = \"/nix/store/00000000000000000000000000000000-glibc-2.42\";
+         newDependency = \"/nix/store/11111111111111111111111111111111-glibc-2.42\"; } ]; };
+     in map (x: x.oldDependency.outputName) r == pkgs.glibc.outputs
+       && lib.all (x: lib.last x.newDependency.patches == ./nix/glibc/ldcache-2.42.patch) r
+       && baseNameOf copy.builder == \"ldcache\" && builtins.elem \"graft\" copy.args
+       && grafted.replaceDirectDependencies { drv = pkgs.zlib; } == pkgs.zlib)"
+check "module: off changes nothing" \
+    yields true "(let c = $(module off); in c.nixpkgs.overlays == [ ]
+       && c.system.replaceDependencies.replacements == [ ])"
+OVERLAYS=
 
 summary
