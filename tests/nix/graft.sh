@@ -26,34 +26,8 @@ plan 13
 
 real_nix_setup "$cache"
 command -v strace >/dev/null || { echo "strace is missing (see .ci/run)" >&2; exit 1; }
-cargo build --release --locked --quiet --bin ldcache
 
-# store_add NAME DIR...: the files of DIRs copied into one store path named NAME; prints it.
-store_add() {
-    local name=$1
-    shift
-    rm -rf "${work:?}/add/$name"
-    mkdir -p "$work/add/$name"
-    cp -a "$@" "$work/add/$name/"
-    nix-store --add "$work/add/$name"
-}
-
-while IFS='=' read -r key value; do
-    printf -v "$key" %s "$value"
-done < <(bash tests/e2e/build-glibc.sh "$version")
-# The shared libraries of each build, under one name, so that both paths have one length.
-shared_libs() { find "$1" -maxdepth 1 \( -name '*.so.*' -o -name 'ld-linux*' -o -name '*.so' \) ! -name 'libc.so' ! -type d; }
-mkdir -p "$work/stock" "$work/patched"
-mapfile -t stock_libs < <(shared_libs "$PRISTINE_LIBDIR")
-mapfile -t patched_libs < <(shared_libs "$PATCHED_LIBDIR")
-mkdir -p "$work/stock/lib" "$work/patched/lib"
-cp -a "${stock_libs[@]}" "$work/stock/lib/"
-cp -a "${patched_libs[@]}" "$work/patched/lib/"
-stock=$(store_add "glibc-$version" "$work/stock/lib")
-patched=$(store_add "glibc-$version" "$work/patched/lib")
-mkdir -p "$work/tool/bin"
-cp target/release/ldcache "$work/tool/bin/"
-tool=$(store_add ldcache "$work/tool/bin")
+graft_inputs "$version"
 
 args=(--argstr ldcache "$tool" --argstr stockGlibc "$stock" --argstr patchedGlibc "$patched")
 files=(nix/graft.nix nix/graft-path.nix tests/nix/graft/default.nix)

@@ -40,3 +40,39 @@ real_nix_setup() {
     # shellcheck disable=SC2034 # for the caller
     tree=$cache/auxolotl/auxolotl-core
 }
+
+# store_add NAME DIR...: the files of DIRs copied into one store path named NAME; prints it.
+# Uses $work.
+store_add() {
+    local name=$1
+    shift
+    rm -rf "${work:?}/add/$name"
+    mkdir -p "$work/add/$name"
+    cp -a "$@" "$work/add/$name/"
+    nix-store --add "$work/add/$name"
+}
+
+# graft_inputs VERSION: what tests/nix/graft/default.nix takes, in the store: `stock` and
+# `patched`, the shared libraries of tests/e2e/build-glibc.sh's two builds of glibc VERSION
+# under one name (glibc-VERSION/lib, so both paths have one length), and `tool`, the release
+# build of ldcache (bin/ldcache). Run from the checkout's top directory after real_nix_setup.
+graft_inputs() {
+    local version=$1 key value variant libdir
+    while IFS='=' read -r key value; do
+        printf -v "$key" %s "$value"
+    done < <(bash tests/e2e/build-glibc.sh "$version")
+    for variant in stock patched; do
+        libdir=$PRISTINE_LIBDIR
+        [ "$variant" = patched ] && libdir=$PATCHED_LIBDIR
+        rm -rf "${work:?}/$variant"
+        mkdir -p "$work/$variant/lib"
+        find "$libdir" -maxdepth 1 ! -type d ! -name libc.so \
+            \( -name '*.so.*' -o -name 'ld-linux*' -o -name '*.so' \) -exec cp -a {} "$work/$variant/lib/" \;
+        printf -v "$variant" %s "$(store_add "glibc-$version" "$work/$variant/lib")"
+    done
+    cargo build --release --locked --quiet --bin ldcache
+    mkdir -p "$work/tool/bin"
+    cp target/release/ldcache "$work/tool/bin/"
+    # shellcheck disable=SC2034 # for the caller
+    tool=$(store_add ldcache "$work/tool/bin")
+}
