@@ -36,6 +36,21 @@ def ratio_ci(a, b, resamples=RESAMPLES):
     return statistics.median(a) / statistics.median(b), *percentiles(estimates)
 
 
+def ratio_of_ratios_ci(a, b, c, d, resamples=RESAMPLES):
+    """(r, low, high) of (median(a) / median(b)) / (median(c) / median(d)), all from the same
+    rounds: a comparison with the same comparison of a control taken out."""
+    rng = random.Random(SEED)
+    n = len(a)
+    med = statistics.median
+
+    def value(rounds):
+        return (med(a[i] for i in rounds) / med(b[i] for i in rounds)) / (
+            med(c[i] for i in rounds) / med(d[i] for i in rounds))
+
+    estimates = sorted(value(rng.choices(range(n), k=n)) for _ in range(resamples))
+    return value(range(n)), *percentiles(estimates)
+
+
 def percentiles(sorted_estimates):
     tail = (1 - LEVEL) / 2
     last = len(sorted_estimates) - 1
