@@ -130,8 +130,9 @@ the start, {meta['load_end']} at the end; {datetime.date.today().isoformat()}.
 - Versions: commit {meta['commit']}, {meta['ldcache_version']} (binary sha256 \
 {meta['ldcache_sha256'][:12]}), {meta['patchelf_version']}, \
 glibc 2.43 pristine and patched (`tests/e2e/build-glibc.sh`).
-- Whole run: {seconds // 60} min {seconds % 60} s; {meta['runs']} timed runs per scenario \
-(`LDCACHE_STORM_RUNS`).
+- Whole run: {seconds // 60} min {seconds % 60} s; {self.rounds} timed rounds of every \
+configuration (at least {meta['runs']}, `LDCACHE_STORM_RUNS`; at most {meta.get('max_runs', '?')}, \
+`LDCACHE_STORM_MAX_RUNS`).
 - Store: the closure of `{meta['package']}` (Depends + Pre-Depends, libc6 left out), \
 {len(m['closure']['order'])} packages, {len(files)} ELF files; {len(dynamic)} dynamically linked \
 x86-64 files given a DT_RUNPATH, {lib_dirs} lib dirs. RUNPATH entries per file, median: \
