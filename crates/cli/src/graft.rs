@@ -90,7 +90,7 @@ pub fn run(args: &Args) -> Result<(), Error> {
     embed::finish(&summary, false)
 }
 
-/// A store path's base name and the one that replaces it.
+/// What to replace (a store path's hash, or its base name) and what replaces it.
 type Pair = (Vec<u8>, Vec<u8>);
 
 /// The strings to replace, SOURCE's by OUT's first: the hashes of two store paths of one name,
