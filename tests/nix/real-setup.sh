@@ -282,7 +282,7 @@ check "a failing tool fails the build (nix-build exits non-zero, the hook says s
 installed_manual() {
     local out=${path[manual.out]} page
     for page in ldcache ldcache-embed ldcache-strip ldcache-explain ldcache-show ldcache-audit \
-        ldcache-verify ldcache-generate; do
+        ldcache-verify ldcache-graft ldcache-generate; do
         ls "$out"/share/man/man1/"$page".1* >/dev/null || return 1
     done
     grep -q embed "$out/share/bash-completion/completions/ldcache.bash" &&

@@ -3,8 +3,8 @@
 
 use std::process::Command;
 
-const COMMANDS: [&str; 7] = [
-    "embed", "strip", "explain", "show", "audit", "verify", "generate",
+const COMMANDS: [&str; 8] = [
+    "embed", "strip", "explain", "show", "audit", "verify", "graft", "generate",
 ];
 
 fn ldcache(args: &[&str]) -> std::process::Output {
