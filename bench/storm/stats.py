@@ -14,41 +14,38 @@ RESAMPLES = 2000
 SEED = 20261201  # fixed: the same times give the same intervals
 
 
-def median_ci(values, resamples=RESAMPLES):
-    """(median, low, high) of a list of numbers, a percentile bootstrap interval at LEVEL."""
+def bootstrap(n, statistic, resamples=RESAMPLES):
+    """(estimate, low, high): STATISTIC of rounds 0..N-1, with a percentile interval at LEVEL from
+    STATISTIC of resampled lists of rounds."""
     rng = random.Random(SEED)
-    n = len(values)
-    estimates = sorted(statistics.median(rng.choices(values, k=n)) for _ in range(resamples))
-    return statistics.median(values), *percentiles(estimates)
+    estimates = sorted(statistic(rng.choices(range(n), k=n)) for _ in range(resamples))
+    return statistic(range(n)), *percentiles(estimates)
+
+
+def median_ci(values, resamples=RESAMPLES):
+    """(median, low, high) of a list of numbers."""
+    return bootstrap(len(values), lambda rounds: statistics.median(values[i] for i in rounds),
+                     resamples)
 
 
 def ratio_ci(a, b, resamples=RESAMPLES):
     """(ratio, low, high) of median(a) / median(b); a[i] and b[i] come from round i."""
     assert len(a) == len(b) and a
-    rng = random.Random(SEED)
-    n = len(a)
-    estimates = []
-    for _ in range(resamples):
-        rounds = rng.choices(range(n), k=n)
-        estimates.append(statistics.median(a[i] for i in rounds)
-                         / statistics.median(b[i] for i in rounds))
-    estimates.sort()
-    return statistics.median(a) / statistics.median(b), *percentiles(estimates)
+    med = statistics.median
+    return bootstrap(len(a), lambda rounds: med(a[i] for i in rounds) / med(b[i] for i in rounds),
+                     resamples)
 
 
 def ratio_of_ratios_ci(a, b, c, d, resamples=RESAMPLES):
     """(r, low, high) of (median(a) / median(b)) / (median(c) / median(d)), all from the same
     rounds: a comparison with the same comparison of a control taken out."""
-    rng = random.Random(SEED)
-    n = len(a)
     med = statistics.median
 
     def value(rounds):
         return (med(a[i] for i in rounds) / med(b[i] for i in rounds)) / (
             med(c[i] for i in rounds) / med(d[i] for i in rounds))
 
-    estimates = sorted(value(rng.choices(range(n), k=n)) for _ in range(resamples))
-    return value(range(n)), *percentiles(estimates)
+    return bootstrap(len(a), value, resamples)
 
 
 def percentiles(sorted_estimates):
