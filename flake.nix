@@ -47,11 +47,6 @@
           , tool ? pkgs.callPackage ./nix/package.nix { }
           ,
           }:
-          let
-            patched = import ./nix/patched-glibc.nix {
-              inherit (pkgs) lib glibc;
-            };
-          in
           import ./nix/graft.nix
             {
               ldcache = tool;
@@ -59,12 +54,9 @@
             }
             {
               inherit drv;
-              replacements = map
-                (output: {
-                  oldDependency = pkgs.glibc.${output};
-                  newDependency = patched.${output};
-                })
-                pkgs.glibc.outputs;
+              replacements = import ./nix/glibc-replacements.nix {
+                inherit (pkgs) lib glibc;
+              };
             };
       };
 

@@ -19,10 +19,6 @@
 }:
 let
   inherit (config.ldcache) mode;
-  patched = import ./patched-glibc.nix {
-    inherit lib;
-    inherit (pkgs) glibc;
-  };
 in
 {
   options.ldcache.mode = lib.mkOption {
@@ -44,12 +40,10 @@ in
   config = lib.mkMerge [
     (lib.mkIf (mode == "rebuild") { nixpkgs.overlays = [ overlay ]; })
     (lib.mkIf (mode == "graft") {
-      system.replaceDependencies.replacements = map
-        (output: {
-          oldDependency = pkgs.glibc.${output};
-          newDependency = patched.${output};
-        })
-        pkgs.glibc.outputs;
+      system.replaceDependencies.replacements = import ./glibc-replacements.nix {
+        inherit lib;
+        inherit (pkgs) glibc;
+      };
       # The walk copies each path with replaceDirectDependencies: this one
       # writes the copy's notes too. Nothing is built with it, so overriding it
       # rebuilds nothing.
