@@ -8,7 +8,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use oracle::{ldcache, search_path, Fixture};
+use oracle::{ldcache, ldcache_json, search_path, Fixture};
 use serde_json::Value;
 
 /// Store path names of one length, told apart by their first letter.
@@ -90,19 +90,12 @@ impl Store {
     }
 }
 
-fn show(file: &Path) -> Value {
-    let output = Command::new(ldcache())
-        .args(["show", "--json"])
-        .arg(file)
-        .output()
-        .unwrap();
-    serde_json::from_slice(&output.stdout).unwrap()
-}
-
 /// Every file under `dir` (symbolic link targets included) whose bytes hold `needle`.
 fn naming(dir: &Path, needle: &str) -> Vec<PathBuf> {
-    files_under(dir)
+    walkdir::WalkDir::new(dir)
         .into_iter()
+        .map(|entry| entry.unwrap().into_path())
+        .filter(|path| !path.is_dir() || path.is_symlink())
         .filter(|path| {
             let bytes = if path.is_symlink() {
                 std::fs::read_link(path)
@@ -115,19 +108,6 @@ fn naming(dir: &Path, needle: &str) -> Vec<PathBuf> {
             bytes.windows(needle.len()).any(|w| w == needle.as_bytes())
         })
         .collect()
-}
-
-fn files_under(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_dir() && !path.is_symlink() {
-            out.extend(files_under(&path));
-        } else {
-            out.push(path);
-        }
-    }
-    out
 }
 
 #[test]
@@ -174,10 +154,10 @@ fn a_grafted_closure_names_only_grafted_paths_and_carries_current_notes() {
 
     // The notes are current for the new search paths, and name the grafted library.
     for file in [&program, &store.path(&new_base).join("lib/libbase.so")] {
-        let shown = show(file);
+        let shown = ldcache_json(&["show", "--json"], file);
         assert_eq!(shown["current"], true, "{}: {shown:#}", file.display());
     }
-    let shown = show(&program);
+    let shown = ldcache_json(&["show", "--json"], &program);
     let entries = shown["entries"].as_array().unwrap();
     let base = entries
         .iter()

@@ -3,27 +3,13 @@
 
 mod oracle;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 
 use ldcache_elf::{Class, Dynamic, ElfInfo, Endian, Header, Linkage, NT_NIXOS_LDCACHE};
 use ldcache_note::{compute, Rules, NT_NIXOS_LDCACHE_FINGERPRINT};
-use oracle::{nixos_notes_source, search_path, Fixture};
+use oracle::{ldcache_json as ldcache, nixos_notes_source, search_path, Fixture};
 use serde_json::Value;
-
-fn ldcache(args: &[&str], file: &Path) -> Value {
-    let output = Command::new(oracle::ldcache())
-        .args(args)
-        .arg(file)
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    serde_json::from_slice(&output.stdout).unwrap()
-}
 
 /// A store of 10 packages (libraries in 6) and the search path a program gets: every package's lib
 /// directory plus one directory outside the store.

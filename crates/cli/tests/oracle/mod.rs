@@ -68,6 +68,21 @@ pub fn ldcache() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_ldcache"))
 }
 
+/// `ldcache ARGS FILE`, which must succeed, and its JSON output.
+pub fn ldcache_json(args: &[&str], file: &Path) -> Value {
+    let output = Command::new(ldcache())
+        .args(args)
+        .arg(file)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
 /// How the real loader is made to load a program.
 #[derive(Clone, Copy)]
 pub enum Run {
