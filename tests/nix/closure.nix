@@ -93,16 +93,7 @@ let
   check =
     pkgs.runCommand "ldcache-test-closure-check" { nativeBuildInputs = [ pkgs.strace ]; }
       ''
-        # failures [STRACE-OPTIONS] COMMAND...: runs COMMAND under strace and
-        # prints how many lookups of a shared library (a path ending in .so
-        # or .so.N, or a glibc-hwcaps directory) failed; they go to the log.
-        # `?stat`: aarch64 has no stat system call.
-        failures() {
-          strace -f -o trace.log -e trace=openat,?stat,newfstatat,statx "$@" > /dev/null
-          grep -E ' = -1 E' trace.log | grep -E '\.so(\.[0-9]+)*"|/glibc-hwcaps' > failed.log || true
-          cat failed.log >> $out/failed-lookups.log
-          wc -l < failed.log
-        }
+        source ${./failed-lookups.sh}
 
         # expect none|some COUNT WHAT: records COUNT, fails (showing the
         # failing calls) unless it is as expected. Callers assign COUNT first:

@@ -36,12 +36,7 @@ pkgs.runCommand "ldcache-graft-check"
   closures = pkgs.closureInfo { rootPaths = map (p: p.graft) grafted; };
 }
   ''
-    # failures COMMAND...: failing lookups of a shared library under strace.
-    failures() {
-      strace -f -o trace.log -e trace=openat,?stat,newfstatat,statx "$@" > /dev/null
-      grep -E ' = -1 E' trace.log | grep -E '\.so(\.[0-9]+)*"|/glibc-hwcaps' > failed.log || true
-      wc -l < failed.log
-    }
+    source ${./failed-lookups.sh}
     mkdir -p $out
     ${lib.concatMapStrings (p: ''
       n=$(failures ${p.graft}/${p.command})
