@@ -13,36 +13,28 @@ shift
 exe=$(/usr/bin/python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["exe"])' "$work/meta.json")
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
-names=([1]="stock" [2]="ldcache notes" [3]="patchelf notes" [4]="shrinkwrap" [5]="floor")
 env_args=(PATH=/usr/bin:/bin "HOME=$work/home" LC_ALL=C TERM=dumb)
 
 for n in 1 2 3 4 5; do
     program=$work/s$n/store/$exe
     env -i "${env_args[@]}" valgrind --tool=callgrind --callgrind-out-file="$out/cg.$n" \
         "$program" "$@" >/dev/null 2>"$out/valgrind.$n" || { cat "$out/valgrind.$n" >&2; exit 1; }
-    callgrind_annotate --auto=no --inclusive=yes --threshold=100 "$out/cg.$n" >"$out/incl.$n"
-    callgrind_annotate --auto=no --inclusive=no --threshold=100 "$out/cg.$n" >"$out/self.$n"
+    PYTHONDONTWRITEBYTECODE=1 /usr/bin/python3 "$(dirname "$0")/storm/measure.py" \
+        loader-functions "$out/cg.$n" >"$out/loader.$n.json"
     env -i "${env_args[@]}" strace -f -c -o "$out/strace.$n" "$program" "$@" >/dev/null 2>&1
 done
 
 /usr/bin/python3 - "$out" "$exe" "$@" <<'EOF'
-import re, sys
+import json, sys
 out, exe, args = sys.argv[1], sys.argv[2], sys.argv[3:]
 names = {1: "stock", 2: "ldcache notes", 3: "patchelf notes", 4: "shrinkwrap", 5: "floor"}
 
-def functions(n, kind):
-    """Instructions per loader function (inclusive or self)."""
-    counts = {}
-    for line in open(f"{out}/{kind}.{n}"):
-        m = re.match(r"\s*([\d,]+) \(\s*[\d.]+%\)\s+(\S+?):(\S+)(?: \[(.*)\])?\s*$", line)
-        if m and ("ld-linux" in (m.group(4) or "") or "/glibc/" in m.group(2)):
-            counts[m.group(3)] = counts.get(m.group(3), 0) + int(m.group(1).replace(",", ""))
-    return counts
+def functions(n):
+    """Instructions per loader function (inclusive), from measure.py loader-functions."""
+    return json.load(open(f"{out}/loader.{n}.json"))["functions"]
 
 def total(n):
-    for line in open(f"{out}/incl.{n}"):
-        if "PROGRAM TOTALS" in line:
-            return int(line.split()[0].replace(",", ""))
+    return json.load(open(f"{out}/loader.{n}.json"))["total"]
 
 def syscalls(n):
     lines = open(f"{out}/strace.{n}").read().splitlines()
@@ -50,8 +42,7 @@ def syscalls(n):
     # "100.00 seconds usecs calls [errors] total"
     return int(last[3]), int(last[4]) if len(last) > 5 else 0
 
-incl = {n: functions(n, "incl") for n in names}
-self_ = {n: functions(n, "self") for n in names}
+incl = {n: functions(n) for n in names}
 print(f"# Loader profile: `{exe} {' '.join(args)}`\n")
 print("| scenario | instructions, whole run | `_dl_map_object_deps` (inclusive) | syscalls | failing |")
 print("| --- | --- | --- | --- | --- |")

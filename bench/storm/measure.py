@@ -24,6 +24,9 @@
       User-space instructions of a callgrind run: the whole run, and (inclusive) the loader's
       `_dl_start` (its start-up, before the first initialiser) and `_dl_map_object_deps` (the
       search and mapping of the dependencies).
+  measure.py loader-functions CALLGRIND_OUT
+      {"total": the whole run, "functions": {name: inclusive instructions}} for every function
+      of the loader (bench/floor-profile.sh).
 """
 
 import glob
@@ -214,29 +217,44 @@ def verify(ldcache, manifest_path, before, after, scratch):
     print(json.dumps({"failures": len(failures), "examples": failures[:5]}))
 
 
+ANNOTATED = re.compile(r"\s*([\d,]+) \(\s*[\d.]+%\)\s+(\S+?):(\S+)(?: \[(.*)\])?\s*$")
+
+
+def loader_counts(callgrind_out):
+    """(instructions of the whole run, {loader function: inclusive instructions})."""
+    text = subprocess.run(["callgrind_annotate", "--auto=no", "--inclusive=yes", "--threshold=100",
+                           callgrind_out],
+                          capture_output=True, text=True, check=True).stdout
+    total, counts = None, {}
+    for line in text.splitlines():
+        if "PROGRAM TOTALS" in line:
+            total = int(line.split()[0].replace(",", ""))
+        m = ANNOTATED.match(line)
+        # The loader's own functions: by the object's name, or its sources when they are known.
+        if m and ("ld-linux" in (m.group(4) or "") or "/glibc/" in m.group(2)):
+            counts[m.group(3)] = counts.get(m.group(3), 0) + int(m.group(1).replace(",", ""))
+    return total, counts
+
+
+def loader_functions(callgrind_out):
+    total, counts = loader_counts(callgrind_out)
+    print(json.dumps({"total": total, "functions": counts}))
+
+
 LOADER_FUNCTIONS = {"_dl_start": "startup", "_dl_map_object_deps": "map_deps"}
 
 
 def instructions(callgrind_out):
-    text = subprocess.run(["callgrind_annotate", "--auto=no", "--inclusive=yes", "--threshold=100",
-                           callgrind_out], capture_output=True, text=True, check=True).stdout
-    counts = {}
-    for line in text.splitlines():
-        if "PROGRAM TOTALS" in line:
-            counts["total"] = int(line.split()[0].replace(",", ""))
-        m = re.match(r"\s*([\d,]+) \(\s*[\d.]+%\)\s+(\S+?):(\S+)(?: \[(.*)\])?\s*$", line)
-        # The loader's own functions: by the object's name, or its sources when they are known.
-        if m and m.group(3) in LOADER_FUNCTIONS and (
-                "ld-linux" in (m.group(4) or "") or "/elf/" in m.group(2)):
-            key = LOADER_FUNCTIONS[m.group(3)]
-            counts[key] = counts.get(key, 0) + int(m.group(1).replace(",", ""))
-    print(json.dumps(counts))
+    total, counts = loader_counts(callgrind_out)
+    out = {"total": total}
+    out.update({key: counts[name] for name, key in LOADER_FUNCTIONS.items() if name in counts})
+    print(json.dumps(out))
 
 
 def main(argv):
     functions = {"trace": (trace, 3), "startup": (startup, 4), "predict": (predict, 5),
                  "audit": (audit, 2), "sizes": (sizes, 3), "verify": (verify, 5),
-                 "instructions": (instructions, 1)}
+                 "instructions": (instructions, 1), "loader-functions": (loader_functions, 1)}
     command, args = (argv[1], argv[2:]) if len(argv) > 1 else ("", [])
     if command not in functions or len(args) < functions[command][1] or (
             command not in ("trace", "startup") and len(args) != functions[command][1]):
