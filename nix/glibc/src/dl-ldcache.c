@@ -346,14 +346,17 @@ ldcache_init (struct link_map *l)
     {
       const char *path = ((const char *) D_PTR (l, l_info[DT_STRTAB])
 			  + l->l_info[tag]->d_un.d_val);
-      size_t length = strlen (path);
-      /* An empty search path is not searched (decompose_rpath).  */
-      if (length == 0)
+      /* An empty search path is not searched (decompose_rpath).  Only a
+	 fingerprint needs the whole string read.  */
+      if (*path == '\0')
 	problem = "for an empty search path";
-      else if (notes.tag != 0
-	       && (length != notes.length
-		   || ldcache_xxh64 (path, length) != notes.hash))
-	problem = "stale";
+      else if (notes.tag != 0)
+	{
+	  size_t length = strlen (path);
+	  if (length != notes.length
+	      || ldcache_xxh64 (path, length) != notes.hash)
+	    problem = "stale";
+	}
     }
 
   if (problem != NULL)
