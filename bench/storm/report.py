@@ -38,14 +38,14 @@ def load_results(work):
 
 
 def load_times(work):
-    """({(variant, scenario): [wall seconds per round]}, the same for CPU seconds, the goals
-    still within noise when timing.py stopped)."""
+    """({(variant, scenario): [wall seconds per round]}, the same for CPU seconds, the rounds of
+    each placement, the goals still within noise when timing.py stopped)."""
     with open(os.path.join(work, "times.json")) as f:
         t = json.load(f)
     keys = [tuple(k) for k in t["configurations"]]
-    wall = {k: [r[i][0] for r in t["rounds"]] for i, k in enumerate(keys)}
-    cpu = {k: [r[i][1] for r in t["rounds"]] for i, k in enumerate(keys)}
-    return wall, cpu, t["undecided"]
+    wall, blocks = stats.flatten(keys, t["placements"], 0)
+    cpu, _ = stats.flatten(keys, t["placements"], 1)
+    return wall, cpu, blocks, t["undecided"]
 
 
 def kib(n):
@@ -81,7 +81,7 @@ class Report:
     def __init__(self, work, manifest_path):
         self.work = work
         self.results = load_results(work)
-        self.wall, self.cpu, self.undecided = load_times(work)
+        self.wall, self.cpu, self.blocks, self.undecided = load_times(work)
         self.rounds = len(next(iter(self.wall.values())))
         with open(os.path.join(work, "meta.json")) as f:
             self.meta = json.load(f)
@@ -98,7 +98,7 @@ class Report:
 
     def median_ms(self, series, variant, scenario):
         """'median [low, high]' in ms of one configuration's runs."""
-        median, low, high = stats.median_ci(series[(variant, scenario)])
+        median, low, high = stats.median_ci(series[(variant, scenario)], self.blocks)
         return f"{median * 1e3:.2f} [{low * 1e3:.2f}, {high * 1e3:.2f}]"
 
     def loaded(self, variant, scenario):
@@ -131,8 +131,8 @@ the start, {meta['load_end']} at the end; {datetime.date.today().isoformat()}.
 {meta['ldcache_sha256'][:12]}), {meta['patchelf_version']}, \
 glibc 2.43 pristine and patched (`tests/e2e/build-glibc.sh`).
 - Whole run: {seconds // 60} min {seconds % 60} s; {self.rounds} timed rounds of every \
-configuration (at least {meta['runs']}, `LDCACHE_STORM_RUNS`; at most {meta.get('max_runs', '?')}, \
-`LDCACHE_STORM_MAX_RUNS`).
+configuration in {len(self.blocks)} placements (at least {meta['runs']}, `LDCACHE_STORM_RUNS`; \
+at most {meta.get('max_runs', '?')}, `LDCACHE_STORM_MAX_RUNS`).
 - Store: the closure of `{meta['package']}` (Depends + Pre-Depends, libc6 left out), \
 {len(m['closure']['order'])} packages, {len(files)} ELF files; {len(dynamic)} dynamically linked \
 x86-64 files given a DT_RUNPATH, {lib_dirs} lib dirs. RUNPATH entries per file, median: \
@@ -150,7 +150,8 @@ RUNPATH of {entries(exe.get('runpath'))} entries ({entries(exe.get('runpath_shru
         trace = g(variant, n, "trace", default={})
         startup = g(variant, n, "startup", default={})
         predicted = g(variant, n, "predicted", "failed_lookups", "—")
-        ratio, low, high = stats.ratio_ci(self.wall[(variant, n)], self.wall[(variant, "1")])
+        ratio, low, high = stats.ratio_ci(self.wall[(variant, n)], self.wall[(variant, "1")],
+                                          self.blocks)
         instr = g(variant, n, "instructions", default={})
         instructions = f"{instr.get('startup', 0):,} / {instr.get('map_deps', 0):,}"
         sizes = g(variant, n, "sizes")
@@ -228,8 +229,8 @@ such as a relocatable object. `ldcache embed`'s time includes its own walk of ev
         goals = stats.time_goals(list(VARIANTS))
         rows = []
         cpu = {name: (ratio, low, high)
-               for name, _, ratio, low, high, _ in stats.judge(goals, self.cpu)}
-        for name, bound, ratio, low, high, verdict in stats.judge(goals, self.wall):
+               for name, _, ratio, low, high, _ in stats.judge(goals, self.cpu, self.blocks)}
+        for name, bound, ratio, low, high, verdict in stats.judge(goals, self.wall, self.blocks):
             shown = verdict if verdict == "held" else f"**{verdict}**"
             c = cpu[name]
             rows.append(f"| {name} | ≤ {bound:.2f} | {ratio:.3f} [{low:.3f}, {high:.3f}] | "
@@ -237,8 +238,9 @@ such as a relocatable object. `ldcache embed`'s time includes its own walk of ev
         still = (f" Still within noise when the maximum of {self.meta['max_runs']} rounds was "
                  f"reached: {'; '.join(self.undecided)}." if self.undecided else "")
         return f"""Start-up time, ratios of medians with 95 % bootstrap intervals over \
-{self.rounds} rounds of all ten configurations (judged on wall time; held: the whole interval \
-within the bound, missed: all of it outside, within noise: neither).{still}
+{self.rounds} rounds of all ten configurations in {len(self.blocks)} placements (judged on wall \
+time; held: the whole interval within the bound, missed: all of it outside, within noise: \
+neither).{still}
 
 | goal | bound | wall ratio [95 % CI] | verdict | CPU (user + sys) ratio [95 % CI] |
 | --- | --- | --- | --- | --- |
@@ -248,17 +250,25 @@ within the bound, missed: all of it outside, within noise: neither).{still}
 """
 
     def store_copies(self):
-        """The floor's two stores hold the same files (it has no RUNPATH): how far two copies of
-        one store differ, and the full-against-shrunk comparison with that taken out."""
+        """The floor's two stores hold the same files (it has no RUNPATH): a comparison whose
+        true ratio is 1, to show what the placements leave of the copy effect."""
         w = self.wall
-        control = stats.ratio_ci(w[("full", "5")], w[("shrink", "5")])
-        adjusted = stats.ratio_of_ratios_ci(w[("full", "2")], w[("shrink", "2")],
-                                            w[("full", "5")], w[("shrink", "5")])
-        fmt = lambda r: f"{r[0]:.3f} [{r[1]:.3f}, {r[2]:.3f}]"
-        return (f"Control: the floor's two stores (`f5`, `s5`) hold the same files, the floor having "
-                f"no RUNPATH, yet their wall ratio is {fmt(control)}: two copies of one store "
-                f"differ by that much here (where the files lie, page cache), with no loader "
-                f"change. The notes' full-against-shrunk ratio divided by it: {fmt(adjusted)}.")
+        ratio, low, high = stats.ratio_ci(w[("full", "5")], w[("shrink", "5")], self.blocks)
+        spread = self.placement_spread()
+        return (f"Control: the floor's two stores (`f5`, `s5`) hold the same files, the floor "
+                f"having no RUNPATH; their wall ratio is {ratio:.3f} [{low:.3f}, {high:.3f}]. "
+                f"Placement by placement it ranges over {spread[0]:.3f}–{spread[1]:.3f} (middle "
+                f"90 %): where the pages of two copies lie moves a start-up by that much with no "
+                f"loader change, which is why the times come in placements.")
+
+    def placement_spread(self):
+        """The 5th and 95th percentiles of the floor copies' ratio of medians per placement."""
+        med = statistics.median
+        a, b = self.wall[("full", "5")], self.wall[("shrink", "5")]
+        ratios = sorted(med(a[i] for i in block) / med(b[i] for i in block)
+                        for block in self.blocks)
+        last = len(ratios) - 1
+        return ratios[round(0.05 * last)], ratios[round(0.95 * last)]
 
     def goal_checks(self, variant):
         g = self.get
@@ -348,11 +358,15 @@ within the bound, missed: all of it outside, within noise: neither).{still}
   control run puts the patched loader and libc under scenario 1's files (no notes): the mmap calls
   the loader change costs by itself, apart from the notes (reported with the mmap goal).
 - Times (`timing.py`): one block for both RUNPATH variants; each round runs all ten
-  configurations once, in an order shuffled with a fixed seed, after 3 warm-up rounds. Wall time
-  is taken around spawn and wait; CPU time is the child's user + system time (rusage). At least
-  {self.meta['runs']} rounds, and more (up to {self.meta['max_runs']}) while a timing goal is
-  within noise. Medians with 95 % percentile-bootstrap intervals (2000 resamples of whole rounds,
-  so ratios stay paired within a round; `stats.py`).
+  configurations once, in an order shuffled with a fixed seed, all on one CPU. The rounds come in
+  placements of 20: before each, the page cache of every file of every configuration is dropped
+  and read back by 3 warm-up rounds (not timed), so that each placement puts the files on other
+  physical pages.
+  Wall time is taken around spawn and wait; CPU time is the child's user + system time (rusage).
+  At least {self.meta['runs']} rounds, and more (up to {self.meta['max_runs']}) while a timing
+  goal is within noise. Medians with 95 % percentile-bootstrap intervals (2000 resamples of whole
+  placements, so ratios stay paired within a round and the intervals cover the spread between
+  placements; `stats.py`).
 - Loader instructions: callgrind (user space, deterministic), inclusive counts of the loader's
   `_dl_start` (its whole start-up before the first initialiser: mapping, relocation) and
   `_dl_map_object_deps` (finding and mapping the dependencies).
@@ -374,10 +388,6 @@ within the bound, missed: all of it outside, within noise: neither).{still}
     def text(self):
         return "\n".join([self.header(), self.table("full"), self.table("shrink"),
                           self.writers(), self.goals(), self.notes()])
-
-
-def fmt_ratio(a, b):
-    return f"{a:.2f} ms vs {b:.2f} ms ({a / b:.3f}×)" if a and b else "no times"
 
 
 def main(argv):

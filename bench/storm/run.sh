@@ -27,9 +27,10 @@
 #   5 floor: pristine glibc, no RUNPATH, every library in one directory found via ld.so.cache
 #
 # Start-up times: one block of rounds, each running all ten configurations (five scenarios, two
-# RUNPATH variants) once in a shuffled order (timing.py); goals judged on medians with bootstrap
-# confidence intervals (stats.py), more rounds while one is within noise. Loader instructions:
-# callgrind, once per configuration (deterministic).
+# RUNPATH variants) once in a shuffled order, 20 rounds per placement of the files in physical
+# memory (page cache dropped and read back; timing.py); goals judged on medians with bootstrap
+# confidence intervals over placements (stats.py), more placements while one is within noise.
+# Loader instructions: callgrind, once per configuration (deterministic).
 #
 # Writes bench/results/storm-<PACKAGE>.md (also printed). Environment: LDCACHE_CACHE_DIR
 # (default /var/cache/ldcache), LDCACHE_STORM_RUNS (rounds at least, default 100),
@@ -47,6 +48,9 @@ cache=${LDCACHE_CACHE_DIR:-/var/cache/ldcache}
 storm=$cache/storm
 runs=${LDCACHE_STORM_RUNS:-100}
 max_runs=${LDCACHE_STORM_MAX_RUNS:-$((5 * runs))}
+# Rounds timed on one placement of the files in memory (timing.py): the spread between
+# placements, not between runs, is what needs many samples.
+rounds_per_placement=20
 glibc_version=${LDCACHE_GLIBC:-2.43}
 scenarios=(1 2 3 4 5)
 variants=(full shrink)
@@ -354,25 +358,31 @@ measure_instructions () {
 }
 
 # Start-up times of every configuration (scenario and RUNPATH variant) in one interleaved block:
-# timing.py runs rounds of all of them in a shuffled order, and more rounds while a goal is within
-# noise. The plan names each configuration's command line and environment.
+# timing.py runs rounds of all of them in a shuffled order, in placements (each configuration's
+# page cache dropped and read back first), and more placements while a goal is within noise. The
+# plan names each configuration's command line, environment and files.
 measure_times () {
-  local variant n
+  local variant n placements=$(((runs + rounds_per_placement - 1) / rounds_per_placement))
   {
-    printf '{"min_rounds": %d, "max_rounds": %d, "batch": %d, "warmup": 3, "configurations": [' \
-      "$runs" "$max_runs" "$(((runs + 1) / 2))"
+    printf '{"min_placements": %d, "max_placements": %d, "batch": %d, ' "$placements" \
+      "$(((max_runs + rounds_per_placement - 1) / rounds_per_placement))" \
+      "$(((placements + 1) / 2))"
+    printf '"warmup": 3, "rounds_per_placement": %d, "configurations": [' \
+      "$rounds_per_placement"
     local sep=
     for variant in "${variants[@]}"; do
       for n in "${scenarios[@]}"; do
         app_argv "$n"
-        printf '%s{"variant": "%s", "scenario": "%s", "argv": %s, "env": %s}' "$sep" \
-          "$variant" "$n" "$(json_array "${app_argv[@]}")" "$(json_array "${app_envv[@]}")"
+        printf '%s{"variant": "%s", "scenario": "%s", "argv": %s, "env": %s, "files": %s}' \
+          "$sep" "$variant" "$n" "$(json_array "${app_argv[@]}")" \
+          "$(json_array "${app_envv[@]}")" "$(json_array "$(scenario_dir "$n")")"
         sep=", "
       done
     done
     printf ']}\n'
   } > "$work/timing-plan.json"
-  log "timing ${#variants[@]} x ${#scenarios[@]} configurations, at least $runs rounds"
+  log "timing ${#variants[@]} x ${#scenarios[@]} configurations, at least $runs rounds" \
+    "($placements placements of $rounds_per_placement)"
   py timing.py "$work/timing-plan.json" "$work/times.json"
 }
 

@@ -1,9 +1,11 @@
 """Medians with bootstrap confidence intervals, and the timing goals (stdlib only).
 
 Times come in rounds: one run of every configuration per round, in a shuffled order, so two
-configurations' runs of one round saw the same machine. The bootstrap resamples whole rounds,
-which keeps that pairing: a drift that slows every configuration of a round cancels out of a
-ratio instead of widening its interval.
+configurations' runs of one round saw the same machine. Rounds come in placements: the files'
+page cache dropped and read back onto new physical pages (timing.py), which moves a start-up by
+several per cent. The bootstrap resamples whole placements, each with all its rounds: a drift
+that slows every configuration of a round cancels out of a ratio, and the interval covers the
+spread between placements as well as between runs.
 """
 
 import random
@@ -14,38 +16,43 @@ RESAMPLES = 2000
 SEED = 20261201  # fixed: the same times give the same intervals
 
 
-def bootstrap(n, statistic, resamples=RESAMPLES):
-    """(estimate, low, high): STATISTIC of rounds 0..N-1, with a percentile interval at LEVEL from
-    STATISTIC of resampled lists of rounds."""
+def flatten(keys, placements, field):
+    """({key: [FIELD of each round's run]}, [[round indices] per placement]) of timing.py's
+    placements (FIELD 0: wall time, 1: CPU time)."""
+    rounds = [r for p in placements for r in p]
+    series = {k: [r[i][field] for r in rounds] for i, k in enumerate(keys)}
+    blocks, start = [], 0
+    for p in placements:
+        blocks.append(range(start, start + len(p)))
+        start += len(p)
+    return series, blocks
+
+
+def bootstrap(blocks, statistic, resamples=RESAMPLES):
+    """(estimate, low, high): STATISTIC of all rounds, with a percentile interval at LEVEL from
+    STATISTIC of the rounds of resampled lists of BLOCKS (lists of round indices)."""
     rng = random.Random(SEED)
-    estimates = sorted(statistic(rng.choices(range(n), k=n)) for _ in range(resamples))
-    return statistic(range(n)), *percentiles(estimates)
+
+    def rounds(chosen):
+        return [i for b in chosen for i in b]
+
+    estimates = sorted(statistic(rounds(rng.choices(blocks, k=len(blocks))))
+                       for _ in range(resamples))
+    return statistic(rounds(blocks)), *percentiles(estimates)
 
 
-def median_ci(values, resamples=RESAMPLES):
-    """(median, low, high) of a list of numbers."""
-    return bootstrap(len(values), lambda rounds: statistics.median(values[i] for i in rounds),
+def median_ci(values, blocks, resamples=RESAMPLES):
+    """(median, low, high) of a list of numbers, one per round."""
+    return bootstrap(blocks, lambda rounds: statistics.median(values[i] for i in rounds),
                      resamples)
 
 
-def ratio_ci(a, b, resamples=RESAMPLES):
+def ratio_ci(a, b, blocks, resamples=RESAMPLES):
     """(ratio, low, high) of median(a) / median(b); a[i] and b[i] come from round i."""
     assert len(a) == len(b) and a
     med = statistics.median
-    return bootstrap(len(a), lambda rounds: med(a[i] for i in rounds) / med(b[i] for i in rounds),
+    return bootstrap(blocks, lambda rounds: med(a[i] for i in rounds) / med(b[i] for i in rounds),
                      resamples)
-
-
-def ratio_of_ratios_ci(a, b, c, d, resamples=RESAMPLES):
-    """(r, low, high) of (median(a) / median(b)) / (median(c) / median(d)), all from the same
-    rounds: a comparison with the same comparison of a control taken out."""
-    med = statistics.median
-
-    def value(rounds):
-        return (med(a[i] for i in rounds) / med(b[i] for i in rounds)) / (
-            med(c[i] for i in rounds) / med(d[i] for i in rounds))
-
-    return bootstrap(len(a), value, resamples)
 
 
 def percentiles(sorted_estimates):
@@ -81,11 +88,11 @@ def time_goals(variants):
     return goals
 
 
-def judge(goals, series, resamples=RESAMPLES):
+def judge(goals, series, blocks, resamples=RESAMPLES):
     """[(name, bound, ratio, low, high, verdict)] for GOALS on SERIES {configuration: [value per
-    round]}."""
+    round]}, rounds grouped in BLOCKS."""
     out = []
     for name, a, b, bound in goals:
-        ratio, low, high = ratio_ci(series[a], series[b], resamples)
+        ratio, low, high = ratio_ci(series[a], series[b], blocks, resamples)
         out.append((name, bound, ratio, low, high, verdict(low, high, bound)))
     return out
