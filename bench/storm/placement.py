@@ -17,6 +17,7 @@ import random
 import statistics
 import sys
 
+import stats
 import timing
 
 
@@ -46,8 +47,8 @@ def main(argv):
         c = next(c for c in plan["configurations"]
                  if c["variant"] == variant and c["scenario"] == scenario)
         configs.append(dict(c, env=dict(e.split("=", 1) for e in c["env"])))
-    os.sched_setaffinity(0, {max(os.sched_getaffinity(0))})
-    rng = random.Random(20261201)
+    timing.pin_to_one_cpu()
+    rng = random.Random(stats.SEED)
     for drop in (False, True):
         ratios = blocks(configs, count, rounds, drop, rng)
         print(f"{'dropped' if drop else 'kept':>7}: {names[0]} / {names[1]} per block "

@@ -29,6 +29,12 @@ import time
 import stats
 
 
+def pin_to_one_cpu():
+    """One CPU for this process and every run (inherited): a run that migrates between CPUs, or
+    shares its start with this process on another, is a few per cent noisier."""
+    os.sched_setaffinity(0, {max(os.sched_getaffinity(0))})
+
+
 def run_once(argv, env):
     """(wall seconds, user + system seconds) of one run, output discarded."""
     devnull = os.open(os.devnull, os.O_RDWR)
@@ -102,9 +108,7 @@ def main(argv):
     keys = [(c["variant"], c["scenario"]) for c in configs]
     goals = stats.time_goals(sorted({c["variant"] for c in configs}))
     rng = random.Random(stats.SEED)
-    # One CPU for this process and every run (inherited): a run that migrates between CPUs, or
-    # shares its start with this process on another, is a few per cent noisier.
-    os.sched_setaffinity(0, {max(os.sched_getaffinity(0))})
+    pin_to_one_cpu()
     placements = run_placements(configs, plan["min_placements"], plan, rng)
     open_goals = undecided(keys, placements, goals)
     while open_goals and len(placements) < plan["max_placements"]:
@@ -114,8 +118,7 @@ def main(argv):
         placements += run_placements(configs, more, plan, rng)
         open_goals = undecided(keys, placements, goals)
     print(f"timing: {len(placements)} placements of {plan['rounds_per_placement']} rounds of "
-          f"{len(configs)} "
-          "configurations", file=sys.stderr)
+          f"{len(configs)} configurations", file=sys.stderr)
     with open(argv[2], "w") as f:
         json.dump({"configurations": keys, "placements": placements, "undecided": open_goals}, f)
 
