@@ -38,14 +38,14 @@ def load_results(work):
 
 
 def load_times(work):
-    """({(variant, scenario): [wall seconds per round]}, the same for CPU seconds, the rounds of
-    each placement, the goals still within noise when timing.py stopped)."""
+    """timing.py's OUT, with {(variant, scenario): [seconds per round]} as "wall" and "cpu" and
+    the round indices of each placement as "blocks"."""
     with open(os.path.join(work, "times.json")) as f:
         t = json.load(f)
     keys = [tuple(k) for k in t["configurations"]]
-    wall, blocks = stats.flatten(keys, t["placements"], 0)
-    cpu, _ = stats.flatten(keys, t["placements"], 1)
-    return wall, cpu, blocks, t["undecided"]
+    t["wall"], t["blocks"] = stats.flatten(keys, t["placements"], 0)
+    t["cpu"], _ = stats.flatten(keys, t["placements"], 1)
+    return t
 
 
 def kib(n):
@@ -81,7 +81,8 @@ class Report:
     def __init__(self, work, manifest_path):
         self.work = work
         self.results = load_results(work)
-        self.wall, self.cpu, self.blocks, self.undecided = load_times(work)
+        self.times = load_times(work)
+        self.wall, self.cpu, self.blocks = (self.times[k] for k in ("wall", "cpu", "blocks"))
         self.rounds = len(next(iter(self.wall.values())))
         with open(os.path.join(work, "meta.json")) as f:
             self.meta = json.load(f)
@@ -239,8 +240,9 @@ such as a relocatable object. `ldcache embed`'s time includes its own walk of ev
                         f"{shown} | {c[0]:.3f} [{c[1]:.3f}, {c[2]:.3f}] |")
         # timing.py stops at the maximum while its quicker judgement (fewer resamples) has a
         # goal within noise; the verdicts here are this report's own.
+        stopped_open = self.times["undecided"] and open_goals
         still = (f" Still within noise when the maximum of {self.meta['max_runs']} rounds was "
-                 f"reached: {'; '.join(open_goals)}." if self.undecided and open_goals else "")
+                 f"reached: {'; '.join(open_goals)}." if stopped_open else "")
         return f"""Start-up time, ratios of medians with 95 % bootstrap intervals over \
 {self.rounds} rounds of all ten configurations in {len(self.blocks)} placements (judged on wall \
 time; held: the whole interval within the bound, missed: all of it outside, within noise: \
@@ -363,9 +365,9 @@ neither).{still}
   the loader change costs by itself, apart from the notes (reported with the mmap goal).
 - Times (`timing.py`): one block for both RUNPATH variants; each round runs all ten
   configurations once, in an order shuffled with a fixed seed, all on one CPU. The rounds come in
-  placements of 20: before each, the page cache of every file of every configuration is dropped
-  and read back by 3 warm-up rounds (not timed), so that each placement puts the files on other
-  physical pages.
+  placements of {self.times['rounds_per_placement']}: before each, the page cache of every file
+  of every configuration is dropped and read back by {self.times['warmup']} warm-up rounds (not
+  timed), so that each placement puts the files on other physical pages.
   Wall time is taken around spawn and wait; CPU time is the child's user + system time (rusage).
   At least {self.meta['runs']} rounds, and more (up to {self.meta['max_runs']}) while a timing
   goal is within noise. Medians with 95 % percentile-bootstrap intervals (2000 resamples of whole

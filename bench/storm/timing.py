@@ -16,8 +16,9 @@
       wait, its CPU time (user + system) from the child's rusage. After MIN_PLACEMENTS, and
       after every BATCH placements more, the timing goals (stats.time_goals) are judged on
       wall time; while one is "within noise" and MAX_PLACEMENTS is not reached, BATCH more are
-      run. OUT gets every run: {"configurations": [[variant, scenario]...], "placements":
-      [[[[wall, cpu] per configuration] per round] per placement], "undecided": [goal names]}.
+      run. OUT gets every run: {"configurations": [[variant, scenario]...], "warmup",
+      "rounds_per_placement", "placements": [[[[wall, cpu] per configuration] per round] per
+      placement], "undecided": [goal names]}.
 """
 
 import json
@@ -81,11 +82,14 @@ def drop_page_cache(directories):
                     os.close(fd)
 
 
-def run_placements(configs, count, plan, rng):
+def run_placements(configs, count, plan, rng, drop=True):
+    """COUNT placements of PLAN's rounds; DROP=False keeps the page cache as it is (to show what
+    dropping it changes: placement.py)."""
     directories = sorted({d for c in configs for d in c["files"]})
     placements = []
     for _ in range(count):
-        drop_page_cache(directories)
+        if drop:
+            drop_page_cache(directories)
         run_rounds(configs, plan["warmup"], rng)
         placements.append(run_rounds(configs, plan["rounds_per_placement"], rng))
     return placements
@@ -97,14 +101,20 @@ def undecided(keys, placements, goals):
             if v == "within noise"]
 
 
+def load_plan(path):
+    """The plan at PATH, each configuration's environment made a dict."""
+    with open(path) as f:
+        plan = json.load(f)
+    for c in plan["configurations"]:
+        c["env"] = dict(e.split("=", 1) for e in c["env"])
+    return plan
+
+
 def main(argv):
     if len(argv) != 3:
         raise SystemExit(__doc__)
-    with open(argv[1]) as f:
-        plan = json.load(f)
+    plan = load_plan(argv[1])
     configs = plan["configurations"]
-    for c in configs:
-        c["env"] = dict(e.split("=", 1) for e in c["env"])
     keys = [(c["variant"], c["scenario"]) for c in configs]
     goals = stats.time_goals(sorted({c["variant"] for c in configs}))
     rng = random.Random(stats.SEED)
@@ -120,7 +130,9 @@ def main(argv):
     print(f"timing: {len(placements)} placements of {plan['rounds_per_placement']} rounds of "
           f"{len(configs)} configurations", file=sys.stderr)
     with open(argv[2], "w") as f:
-        json.dump({"configurations": keys, "placements": placements, "undecided": open_goals}, f)
+        json.dump({"configurations": keys, "warmup": plan["warmup"],
+                   "rounds_per_placement": plan["rounds_per_placement"],
+                   "placements": placements, "undecided": open_goals}, f)
 
 
 if __name__ == "__main__":
